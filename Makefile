@@ -1,0 +1,88 @@
+# estcgi — RFC 7030 EST server as FastCGI programs behind Apache httpd.
+# Plain make.  `make run` serves a demo, `make test` runs every test.
+
+CC      ?= cc
+PORT    ?= 8443
+RUNDIR  ?= run
+SERVER  ?= apache
+BUILD   := build
+
+WARN    := -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow \
+           -Wpointer-arith -Wsign-compare -Wcast-qual -Wformat=2 \
+           -Wundef -Wvla -Wwrite-strings
+ifeq ($(CI),true)
+WARN    += -Werror
+endif
+ifeq ($(SANITIZE),1)
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
+endif
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 $(WARN) $(SANFLAGS) -D_DEFAULT_SOURCE \
+           -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED -Icommon
+LDFLAGS += $(SANFLAGS)
+LDLIBS  := -lfcgi -lconfig -ldb-5.3 -lcrypto
+
+# The Debian packages the project needs (make deps installs them).
+DEB_PKGS := build-essential libfcgi-dev libssl-dev libdb5.3-dev db5.3-util \
+            libconfig-dev libcmocka-dev apache2 apache2-utils \
+            libapache2-mod-fcgid curl openssl ca-certificates
+
+LIB_SRCS := common/err.c common/log.c common/conf.c common/b64.c \
+            common/csr.c common/ca.c common/store.c common/enroll.c \
+            common/http.c common/serve.c
+LIB_OBJS := $(LIB_SRCS:common/%.c=$(BUILD)/common/%.o)
+LIB      := $(BUILD)/libestcgi.a
+
+PROGS    := cacerts simpleenroll simplereenroll bootstrap unsupported
+PROG_BINS := $(PROGS:%=$(BUILD)/cgi-bin/%)
+
+UNIT     := b64 csr ca store http
+UNIT_BINS := $(UNIT:%=$(BUILD)/tests/test-%)
+
+.PHONY: all deps deps-check run start stop test unit e2e clean
+.DELETE_ON_ERROR:
+
+all: $(PROG_BINS)
+
+$(BUILD)/common/%.o: common/%.c common/est.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/cgi-bin/%: cgi-bin-src/%.c $(LIB) common/est.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+$(BUILD)/tests/test-%: tests/unit/test-%.c $(LIB) common/est.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
+
+# Installs what is missing (needs root; prints the command otherwise).
+deps:
+	@sh scripts/deps.sh install $(DEB_PKGS)
+
+deps-check:
+	@sh scripts/deps.sh check $(DEB_PKGS)
+
+run: deps-check all
+	@sh scripts/server.sh run "$(RUNDIR)" "$(PORT)"
+
+start: deps-check all
+	@sh scripts/server.sh start "$(RUNDIR)" "$(PORT)"
+
+stop:
+	@sh scripts/server.sh stop "$(RUNDIR)" "$(PORT)"
+
+unit: deps-check $(UNIT_BINS)
+	@sh tests/run-unit.sh $(UNIT_BINS)
+
+e2e: deps-check all
+	@bash tests/e2e/run.sh
+
+test: unit e2e
+
+clean:
+	rm -rf $(BUILD)

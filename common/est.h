@@ -1,0 +1,335 @@
+/*
+ * est.h — the one internal header of libestcgi (common/).
+ *
+ * Every limit is a named constant here; every error is one row of
+ * EST_ERRORS, which also gives its HTTP status (the only place errors
+ * are mapped to HTTP).  Each .c file in common/ has one concern:
+ *
+ *   err.c    error table, per-request failure reason
+ *   log.c    logging to the web server's error log or syslog
+ *   conf.c   libconfig configuration
+ *   b64.c    RFC 4648 base64 as RFC 7030 / RFC 8951 use it
+ *   csr.c    PKCS#10 parsing and checks
+ *   ca.c     CA material, certificate issuance, PKCS#7 certs-only
+ *   store.c  Berkeley DB store of devices, certificates and events
+ *   enroll.c the enrollment operations (bootstrap, simple(re)enroll)
+ *   http.c   request parsing and response writing (CGI and FastCGI)
+ *   serve.c  the FastCGI/CGI accept loop every program's main() runs
+ */
+#ifndef EST_H
+#define EST_H
+
+#include <regex.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/x509.h>
+
+/* ---- limits ---------------------------------------------------------- */
+
+#define EST_MAX_BODY          16384 /* largest request body read (bytes) */
+#define EST_MAX_DEVICE_ID     64    /* longest device ID (CSR CN) */
+#define EST_MAX_USER          128   /* longest REMOTE_USER kept */
+#define EST_MAX_IP            64    /* longest REMOTE_ADDR kept */
+#define EST_MAX_UA            256   /* longest User-Agent kept (truncated) */
+#define EST_MAX_REASON        256   /* longest one-line failure reason */
+#define EST_MAX_CERT_DER      16384 /* largest certificate stored */
+#define EST_MAX_PEM           32768 /* largest SSL_CLIENT_CERT accepted */
+#define EST_SERIAL_LEN        20    /* RFC 5280 4.1.2.2: at most 20 octets */
+#define EST_SERIAL_TRIES      8     /* fresh serials tried before giving up */
+#define EST_TXN_RETRIES       8     /* deadlock retries per transaction */
+#define EST_CLOCK_SKEW_SECS   300   /* notBefore this far in the past */
+#define EST_B64_COLS          64    /* response base64 line length */
+#define EST_RETRY_AFTER_SECS  5     /* Retry-After on 503 */
+#define EST_MIN_RSA_BITS      2048  /* smallest RSA key accepted */
+#define EST_DEFAULT_DAYS      365   /* operational certificate validity */
+#define EST_DEFAULT_BOOT_DAYS 30    /* bootstrap certificate validity */
+#define EST_MAX_DAYS          36500 /* longest validity configurable */
+#define EST_STORE_CACHE_BYTES (4 * 1024 * 1024) /* BDB shared cache */
+#define EST_DEFAULT_CONFIG    "/etc/estcgi/est.conf"
+#define EST_DEFAULT_ID_PATTERN "^[A-Za-z0-9._:-]{1,64}$"
+
+/* ---- errors ---------------------------------------------------------- */
+
+/* E(name, HTTP status, default one-line reason) */
+#define EST_ERRORS(E)                                                        \
+	E(EST_OK, 200, "ok")                                                 \
+	E(EST_ERR_NOMEM, 500, "server out of memory")                        \
+	E(EST_ERR_INTERNAL, 500, "internal server error")                    \
+	E(EST_ERR_CONFIG, 500, "server configuration error")                 \
+	E(EST_ERR_BAD_REQUEST, 400, "bad request")                           \
+	E(EST_ERR_BAD_BASE64, 400, "request body is not valid base64")       \
+	E(EST_ERR_BAD_DER, 400, "request body is not a DER PKCS#10 CSR")     \
+	E(EST_ERR_BAD_SIGNATURE, 400, "CSR signature does not verify")       \
+	E(EST_ERR_BAD_ID, 400, "CSR subject CN is not a valid device ID")    \
+	E(EST_ERR_BAD_KEY, 400, "CSR public key type or size not accepted")  \
+	E(EST_ERR_WEAK_HASH, 400, "CSR signature hash not accepted")         \
+	E(EST_ERR_SUBJECT_MISMATCH, 400,                                     \
+	  "CSR subject or subjectAltName differs from the current certificate") \
+	E(EST_ERR_UNAUTHENTICATED, 401, "authentication required")           \
+	E(EST_ERR_FORBIDDEN, 403, "not allowed")                             \
+	E(EST_ERR_CERT_UNKNOWN, 403, "client certificate not issued here")   \
+	E(EST_ERR_CERT_REVOKED, 403, "client certificate is revoked")        \
+	E(EST_ERR_CERT_SUPERSEDED, 403,                                      \
+	  "client certificate is not the device's current certificate")      \
+	E(EST_ERR_ID_MISMATCH, 403,                                          \
+	  "CSR device ID differs from the client certificate's")             \
+	E(EST_ERR_NOT_FOUND, 404, "not found")                               \
+	E(EST_ERR_METHOD, 405, "method not allowed")                         \
+	E(EST_ERR_DUPLICATE, 409, "device already registered")               \
+	E(EST_ERR_TOO_LARGE, 413, "request body too large")                  \
+	E(EST_ERR_MEDIA_TYPE, 415, "unsupported Content-Type")               \
+	E(EST_ERR_NOT_IMPLEMENTED, 501, "not implemented")                   \
+	E(EST_ERR_STORE, 503, "certificate store unavailable, retry later")  \
+	E(EST_ERR_DEADLOCK, 503, "certificate store busy, retry later")      \
+	E(EST_ERR_EXISTS, 500, "record already exists")
+
+#define EST_ERR_ENUM_(name, status, text) name,
+enum est_err { EST_ERRORS(EST_ERR_ENUM_) EST_ERR__MAX };
+#undef EST_ERR_ENUM_
+
+/* err.c */
+int          est_err_status(enum est_err);
+const char  *est_err_name(enum est_err);
+const char  *est_err_text(enum est_err);
+enum est_err est_fail(enum est_err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+const char  *est_reason(enum est_err);
+void         est_reason_clear(void);
+
+/* ---- logging (log.c) -------------------------------------------------- */
+
+enum est_log_level { EST_LOG_ERR, EST_LOG_WARN, EST_LOG_INFO, EST_LOG_DEBUG };
+void est_log_open(const char *progname, const char *dest);
+void est_log(enum est_log_level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void est_log_ssl(const char *where);
+
+/* ---- configuration (conf.c) ------------------------------------------ */
+
+struct est_conf {
+	char   *ca_cert;        /* PEM CA certificate (issuer) */
+	char   *ca_key;         /* PEM CA private key */
+	char   *ca_chain;       /* optional PEM of further certs for cacerts */
+	int     validity_days;  /* operational certificate validity */
+	int     bootstrap_days; /* bootstrap certificate validity */
+	char   *id_pattern;     /* POSIX ERE a device ID must match */
+	regex_t id_re;          /* id_pattern compiled */
+	int     id_re_ok;       /* id_re must be regfree'd */
+	char   *store_dir;      /* Berkeley DB environment directory */
+	char   *log_dest;       /* "stderr", "syslog" */
+};
+
+const char  *conf_path(void);
+enum est_err conf_load(const char *path, struct est_conf *);
+void         conf_free(struct est_conf *);
+
+/* ---- base64 (b64.c) --------------------------------------------------- */
+
+enum est_err b64_decode(const char *in, size_t inlen,
+                        unsigned char **out, size_t *outlen);
+enum est_err b64_encode(const unsigned char *in, size_t len,
+                        char **out, size_t *outlen);
+
+/* ---- CSRs (csr.c) ----------------------------------------------------- */
+
+enum est_err csr_parse(const unsigned char *der, size_t len, X509_REQ **out);
+enum est_err csr_check(X509_REQ *req, const regex_t *id_re,
+                       char id[EST_MAX_DEVICE_ID + 1]);
+enum est_err name_device_id(const X509_NAME *name, const regex_t *id_re,
+                            char id[EST_MAX_DEVICE_ID + 1]);
+enum est_err csr_matches_cert(X509_REQ *req, X509 *cert);
+
+/* ---- CA (ca.c) -------------------------------------------------------- */
+
+struct est_ca {
+	X509           *cert;     /* issuing CA certificate */
+	EVP_PKEY       *key;      /* its private key */
+	STACK_OF(X509) *chain;    /* cert first, then ca_chain's certs */
+	char           *cacerts;  /* ready cacerts body (base64 PKCS#7) */
+	size_t          cacerts_len;
+};
+
+enum est_err ca_load(const struct est_conf *, struct est_ca *);
+void         ca_free(struct est_ca *);
+enum est_err ca_serial_random(unsigned char serial[EST_SERIAL_LEN],
+                              size_t *len);
+enum est_err ca_sign(const struct est_ca *, X509_REQ *req,
+                     const unsigned char *serial, size_t serial_len,
+                     int days, X509 **out);
+enum est_err ca_certs_only(STACK_OF(X509) *certs, char **b64, size_t *len);
+enum est_err ca_client_cert(const struct est_ca *, const char *pem,
+                            X509 **out);
+enum est_err ca_cert_serial(X509 *cert, unsigned char serial[EST_SERIAL_LEN],
+                            size_t *len);
+
+/* ---- store (store.c) -------------------------------------------------- */
+
+/* The store speaks of devices, certificates and events; the backend
+ * (Berkeley DB today) stays inside store.c. */
+
+enum est_op {
+	EST_OP_NONE,
+	EST_OP_CACERTS,
+	EST_OP_SIMPLEENROLL,
+	EST_OP_SIMPLEREENROLL,
+	EST_OP_BOOTSTRAP,
+	EST_OP_OTHER,
+	EST_OP__MAX
+};
+extern const char *const est_op_names[EST_OP__MAX];
+
+enum est_dev_state {
+	DEV_NONE,
+	DEV_BOOTSTRAPPED,
+	DEV_ENROLLED,
+	DEV_STATE__MAX
+};
+extern const char *const est_dev_state_names[DEV_STATE__MAX];
+
+enum est_cert_status {
+	CERT_NONE,
+	CERT_VALID,
+	CERT_SUPERSEDED,
+	CERT_REVOKED,
+	CERT_STATUS__MAX
+};
+extern const char *const est_cert_status_names[CERT_STATUS__MAX];
+
+struct est_device {
+	char               id[EST_MAX_DEVICE_ID + 1];
+	enum est_dev_state state;
+	char               owner[EST_MAX_USER + 1];  /* user that created it */
+	int64_t            created;                  /* unix seconds */
+	int64_t            updated;
+	unsigned char      serial[EST_SERIAL_LEN];   /* current certificate */
+	size_t             serial_len;
+	char               last_ip[EST_MAX_IP + 1];
+	char               last_ua[EST_MAX_UA + 1];
+};
+
+struct est_cert {
+	unsigned char        serial[EST_SERIAL_LEN];
+	size_t               serial_len;
+	char                 device[EST_MAX_DEVICE_ID + 1];
+	enum est_cert_status status;
+	enum est_op          op;          /* operation that issued it */
+	int64_t              not_before;  /* unix seconds */
+	int64_t              not_after;
+	int64_t              revoked_at;  /* 0 unless revoked */
+	int                  reason;      /* RFC 5280 CRLReason if revoked */
+	unsigned char       *der;         /* owned; free with cert_clear() */
+	size_t               der_len;
+};
+
+struct est_event {
+	int64_t       time_us;            /* set by the store when 0 */
+	enum est_op   op;
+	int           status;             /* HTTP status answered */
+	char          device[EST_MAX_DEVICE_ID + 1];
+	char          user[EST_MAX_USER + 1];
+	char          ip[EST_MAX_IP + 1];
+	char          ua[EST_MAX_UA + 1];
+	unsigned char serial[EST_SERIAL_LEN];
+	size_t        serial_len;
+	char          reason[EST_MAX_REASON];
+};
+
+struct est_store;
+struct est_txn;
+typedef enum est_err (*est_txn_fn)(struct est_txn *, void *arg);
+
+enum est_err store_open(const char *dir, struct est_store **out);
+void         store_close(struct est_store *);
+enum est_err store_run(struct est_store *, est_txn_fn fn, void *arg);
+enum est_err store_event_add(struct est_store *, struct est_event *);
+enum est_err store_device_get(struct est_store *, const char *id,
+                              struct est_device *out);
+enum est_err store_cert_get(struct est_store *, const unsigned char *serial,
+                            size_t len, struct est_cert *out);
+
+enum est_err txn_device_get(struct est_txn *, const char *id,
+                            struct est_device *out);
+enum est_err txn_device_put(struct est_txn *, const struct est_device *);
+enum est_err txn_cert_get(struct est_txn *, const unsigned char *serial,
+                          size_t len, struct est_cert *out);
+enum est_err txn_cert_insert(struct est_txn *, const struct est_cert *);
+enum est_err txn_cert_update(struct est_txn *, const struct est_cert *);
+enum est_err txn_event_add(struct est_txn *, struct est_event *);
+
+void cert_clear(struct est_cert *);
+
+/* ---- HTTP (http.c) ---------------------------------------------------- */
+
+/* What the web server handed us.  Identity comes only from variables the
+ * web server sets (REMOTE_USER, SSL_CLIENT_VERIFY, SSL_CLIENT_CERT), never
+ * from request headers. */
+struct est_req {
+	const char *method;        /* REQUEST_METHOD */
+	const char *content_type;  /* CONTENT_TYPE or NULL */
+	const char *remote_user;   /* REMOTE_USER or NULL */
+	const char *client_verify; /* SSL_CLIENT_VERIFY or NULL */
+	const char *client_cert;   /* SSL_CLIENT_CERT (PEM) or NULL */
+	const char *remote_addr;   /* REMOTE_ADDR or "" */
+	const char *user_agent;    /* HTTP_USER_AGENT or "" */
+	const char *path_info;     /* PATH_INFO or "" */
+	const char *request_uri;   /* REQUEST_URI or "" */
+	char       *body;          /* owned, NUL-terminated, NULL if none */
+	size_t      body_len;
+	int         body_err;      /* EST_OK or why the body was not read */
+};
+
+struct est_resp {
+	int         status;
+	const char *content_type;
+	const char *transfer_enc;  /* Content-Transfer-Encoding or NULL */
+	const char *allow;         /* Allow (405) or NULL */
+	int         retry_after;   /* seconds, 0 for none */
+	int         www_auth;      /* send WWW-Authenticate: Basic */
+	char       *body;          /* owned */
+	size_t      body_len;
+};
+
+/* Reads one variable of the request's environment. */
+typedef const char *(*est_getenv_fn)(const char *name, void *arg);
+/* Reads up to n body bytes; returns count, 0 at EOF, -1 on error. */
+typedef long (*est_read_fn)(char *buf, size_t n, void *arg);
+/* Writes n bytes of response; returns 0 or -1. */
+typedef int (*est_write_fn)(const char *buf, size_t n, void *arg);
+
+void         req_init(struct est_req *, est_getenv_fn, est_read_fn, void *arg);
+void         req_free(struct est_req *);
+int          content_type_is(const char *ctype, const char *want);
+void         resp_init(struct est_resp *);
+void         resp_free(struct est_resp *);
+void         resp_error(struct est_resp *, enum est_err);
+enum est_err resp_text(struct est_resp *, int status, const char *text);
+int          resp_write(const struct est_resp *, est_write_fn, void *arg);
+const char  *http_reason_phrase(int status);
+
+/* ---- the per-process context and the serving loop (serve.c) ----------- */
+
+enum est_need { EST_NEED_CA = 1, EST_NEED_STORE = 2 };
+
+struct est_ctx {
+	const char       *progname;
+	enum est_op       op;
+	struct est_conf   conf;
+	struct est_ca     ca;
+	struct est_store *store;
+};
+
+typedef enum est_err (*est_handler_fn)(struct est_ctx *,
+                                       const struct est_req *,
+                                       struct est_resp *);
+
+int est_serve(const char *progname, enum est_op op, unsigned needs,
+              est_handler_fn handler);
+
+/* ---- enrollment (enroll.c) -------------------------------------------- */
+
+enum est_err enroll_handle(struct est_ctx *, const struct est_req *,
+                           struct est_resp *);
+
+#endif /* EST_H */
