@@ -1,0 +1,154 @@
+/*
+ * conf.c — the libconfig configuration file (est.conf).
+ *
+ * Keys (all documented in README):
+ *   ca = { cert = "..."; key = "..."; chain = "..."; };
+ *   validity_days, bootstrap_validity_days, device_id_pattern,
+ *   store_dir, log.
+ * Relative paths are taken relative to the directory of est.conf.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libconfig.h>
+
+#include "est.h"
+
+#define CONF_PATH_MAX 4096 /* longest path built from the config */
+
+/* Returns the configuration path: $EST_CONFIG or EST_DEFAULT_CONFIG. */
+const char *
+conf_path(void)
+{
+	const char *p = getenv("EST_CONFIG");
+
+	return (p != NULL && *p != '\0') ? p : EST_DEFAULT_CONFIG;
+}
+
+/* Returns a malloc'd copy of value made absolute against dir (the config
+ * file's directory) when it is relative; NULL on allocation failure. */
+static char *
+conf_abs(const char *dir, const char *value)
+{
+	char buf[CONF_PATH_MAX];
+	int  n;
+
+	if (value[0] == '/' || dir == NULL)
+		return strdup(value);
+	n = snprintf(buf, sizeof(buf), "%s/%s", dir, value);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return NULL;
+	return strdup(buf);
+}
+
+/* Reads string key `key` (path form "a.b") into *out (malloc'd).  A
+ * missing key gives a copy of def, or EST_ERR_CONFIG when def is NULL.
+ * When is_path, a relative value is made absolute against dir. */
+static enum est_err
+conf_str(config_t *cf, const char *key, const char *def, int is_path,
+    const char *dir, char **out)
+{
+	const char *v = NULL;
+
+	if (!config_lookup_string(cf, key, &v)) {
+		if (def == NULL)
+			return est_fail(EST_ERR_CONFIG,
+			    "config: required key '%s' missing", key);
+		v = def;
+	}
+	*out = (is_path && *v != '\0') ? conf_abs(dir, v) : strdup(v);
+	if (*out == NULL)
+		return est_fail(EST_ERR_CONFIG, "config: bad value for '%s'", key);
+	return EST_OK;
+}
+
+/* Reads an integer key within [lo, hi] into *out (def when missing). */
+static enum est_err
+conf_int(config_t *cf, const char *key, int def, int lo, int hi, int *out)
+{
+	int v;
+
+	if (!config_lookup_int(cf, key, &v))
+		v = def;
+	if (v < lo || v > hi)
+		return est_fail(EST_ERR_CONFIG,
+		    "config: '%s' must be between %d and %d", key, lo, hi);
+	*out = v;
+	return EST_OK;
+}
+
+/*
+ * Loads the configuration file at path into c (zeroed first).  On
+ * success the caller owns c and frees it with conf_free(); on failure c
+ * is already freed and the reason is recorded with est_fail().
+ */
+enum est_err
+conf_load(const char *path, struct est_conf *c)
+{
+	config_t     cf;
+	char        *pathcopy = NULL, *dir;
+	enum est_err rc;
+	int          rerr;
+
+	memset(c, 0, sizeof(*c));
+	config_init(&cf);
+	if (!config_read_file(&cf, path)) {
+		rc = est_fail(EST_ERR_CONFIG, "config %s:%d: %s", path,
+		    config_error_line(&cf),
+		    config_error_text(&cf) ? config_error_text(&cf)
+		                           : strerror(errno));
+		goto out;
+	}
+	if ((pathcopy = strdup(path)) == NULL) {
+		rc = EST_ERR_NOMEM;
+		goto out;
+	}
+	dir = dirname(pathcopy);
+
+	if ((rc = conf_str(&cf, "ca.cert", NULL, 1, dir, &c->ca_cert)) ||
+	    (rc = conf_str(&cf, "ca.key", NULL, 1, dir, &c->ca_key)) ||
+	    (rc = conf_str(&cf, "ca.chain", "", 1, dir, &c->ca_chain)) ||
+	    (rc = conf_str(&cf, "store_dir", NULL, 1, dir, &c->store_dir)) ||
+	    (rc = conf_str(&cf, "device_id_pattern", EST_DEFAULT_ID_PATTERN,
+	        0, dir, &c->id_pattern)) ||
+	    (rc = conf_str(&cf, "log", "stderr", 0, dir, &c->log_dest)) ||
+	    (rc = conf_int(&cf, "validity_days", EST_DEFAULT_DAYS, 1,
+	        EST_MAX_DAYS, &c->validity_days)) ||
+	    (rc = conf_int(&cf, "bootstrap_validity_days",
+	        EST_DEFAULT_BOOT_DAYS, 1, EST_MAX_DAYS, &c->bootstrap_days)))
+		goto out;
+
+	if ((rerr = regcomp(&c->id_re, c->id_pattern,
+	    REG_EXTENDED | REG_NOSUB)) != 0) {
+		rc = est_fail(EST_ERR_CONFIG,
+		    "config: device_id_pattern is not a valid regular expression");
+		goto out;
+	}
+	c->id_re_ok = 1;
+	rc = EST_OK;
+out:
+	config_destroy(&cf);
+	free(pathcopy);
+	if (rc != EST_OK)
+		conf_free(c);
+	return rc;
+}
+
+/* Frees everything conf_load() allocated; safe on a zeroed struct. */
+void
+conf_free(struct est_conf *c)
+{
+	free(c->ca_cert);
+	free(c->ca_key);
+	free(c->ca_chain);
+	free(c->id_pattern);
+	free(c->store_dir);
+	free(c->log_dest);
+	if (c->id_re_ok)
+		regfree(&c->id_re);
+	memset(c, 0, sizeof(*c));
+}

@@ -1,0 +1,377 @@
+/*
+ * enroll.c — the three enrollment operations: bootstrap (python-est's
+ * first contact), simpleenroll (RFC 7030 4.2.1) and simplereenroll
+ * (RFC 7030 4.2.2).
+ *
+ * Checks run in this order, cheapest and least trusting first: method,
+ * body size, Content-Type, who is asking, base64, DER, CSR signature
+ * and policy, then one store transaction that checks the device's
+ * state, signs and records the certificate and the event together, so
+ * an answered certificate is always in the store and a refused request
+ * leaves nothing but its audit event.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "est.h"
+
+#define HEX_SERIAL_MAX (2 * EST_SERIAL_LEN + 1) /* serial as hex + NUL */
+
+/* One enrollment in flight; the transaction function's argument. */
+struct enroll_job {
+	struct est_ctx *ctx;
+	enum est_op     op;
+	X509_REQ       *csr;
+	char            id[EST_MAX_DEVICE_ID + 1];  /* from the CSR CN */
+	X509           *client;                      /* TLS client cert */
+	unsigned char   auth_serial[EST_SERIAL_LEN]; /* its serial */
+	size_t          auth_serial_len;
+	const char     *user;                        /* REMOTE_USER */
+	const char     *ip;
+	const char     *ua;
+	int             days;
+	X509           *issued;                      /* out */
+	unsigned char   serial[EST_SERIAL_LEN];      /* out */
+	size_t          serial_len;
+};
+
+/* Copies src into dst of size n, truncating; always NUL-terminates. */
+static void
+copy_str(char *dst, size_t n, const char *src)
+{
+	snprintf(dst, n, "%s", src != NULL ? src : "");
+}
+
+/* Writes serial as lower-case hex into out (HEX_SERIAL_MAX bytes). */
+static void
+serial_hex(const unsigned char *s, size_t len, char out[HEX_SERIAL_MAX])
+{
+	static const char hx[] = "0123456789abcdef";
+	size_t            i;
+
+	for (i = 0; i < len && i < EST_SERIAL_LEN; i++) {
+		out[2 * i] = hx[s[i] >> 4];
+		out[2 * i + 1] = hx[s[i] & 0xf];
+	}
+	out[2 * i] = '\0';
+}
+
+/* Fills an event from the job (time set by the store). */
+static void
+job_event(const struct enroll_job *job, int status, const char *reason,
+    struct est_event *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->op = job->op;
+	ev->status = status;
+	copy_str(ev->device, sizeof(ev->device), job->id);
+	copy_str(ev->user, sizeof(ev->user), job->user);
+	copy_str(ev->ip, sizeof(ev->ip), job->ip);
+	copy_str(ev->ua, sizeof(ev->ua), job->ua);
+	memcpy(ev->serial, job->serial, job->serial_len);
+	ev->serial_len = job->serial_len;
+	copy_str(ev->reason, sizeof(ev->reason), reason);
+}
+
+/*
+ * Checks that the client certificate may enroll for job->id: it is in
+ * the store, belongs to this device, is the device's current
+ * certificate and is not revoked.  Marks it superseded (in the
+ * transaction) since the new certificate replaces it.  dev is the
+ * device as read under lock, or NULL when absent.
+ */
+static enum est_err
+check_client_cert(struct est_txn *txn, const struct enroll_job *job,
+    const struct est_device *dev)
+{
+	struct est_cert old;
+	enum est_err    rc;
+
+	memset(&old, 0, sizeof(old));
+	rc = txn_cert_get(txn, job->auth_serial, job->auth_serial_len, &old);
+	if (rc == EST_ERR_NOT_FOUND)
+		return est_fail(EST_ERR_CERT_UNKNOWN,
+		    "client certificate is not in this server's store");
+	if (rc != EST_OK)
+		return rc;
+	if (strcmp(old.device, job->id) != 0)
+		rc = est_fail(EST_ERR_ID_MISMATCH,
+		    "client certificate belongs to another device");
+	else if (old.status == CERT_REVOKED)
+		rc = est_fail(EST_ERR_CERT_REVOKED,
+		    "client certificate is revoked");
+	else if (dev == NULL)
+		rc = est_fail(EST_ERR_CERT_UNKNOWN,
+		    "device '%s' is not registered (deleted?)", job->id);
+	else if (old.status != CERT_VALID || dev->serial_len != old.serial_len ||
+	    memcmp(dev->serial, old.serial, old.serial_len) != 0)
+		rc = est_fail(EST_ERR_CERT_SUPERSEDED, "client certificate "
+		    "is not device '%s''s current certificate", job->id);
+	else {
+		old.status = CERT_SUPERSEDED;
+		rc = txn_cert_update(txn, &old);
+	}
+	cert_clear(&old);
+	return rc;
+}
+
+/*
+ * Picks a fresh serial, signs the CSR and inserts the certificate
+ * (RFC 5280 4.1.2.2: unique serial, checked in the store).  On success
+ * job->issued and job->serial are set.
+ */
+static enum est_err
+issue_cert(struct est_txn *txn, struct enroll_job *job)
+{
+	struct est_cert rec;
+	unsigned char  *der = NULL, *p;
+	enum est_err    rc = EST_ERR_INTERNAL;
+	int             tries, len;
+
+	for (tries = 0; tries < EST_SERIAL_TRIES; tries++) {
+		X509_free(job->issued);
+		job->issued = NULL;
+		free(der);
+		der = NULL;
+		if ((rc = ca_serial_random(job->serial, &job->serial_len)) ||
+		    (rc = ca_sign(&job->ctx->ca, job->csr, job->serial,
+		        job->serial_len, job->days, &job->issued)))
+			break;
+		if ((len = i2d_X509(job->issued, NULL)) <= 0 ||
+		    len > EST_MAX_CERT_DER || (der = malloc((size_t)len)) == NULL) {
+			rc = EST_ERR_INTERNAL;
+			break;
+		}
+		p = der;
+		i2d_X509(job->issued, &p);
+
+		memset(&rec, 0, sizeof(rec));
+		memcpy(rec.serial, job->serial, job->serial_len);
+		rec.serial_len = job->serial_len;
+		copy_str(rec.device, sizeof(rec.device), job->id);
+		rec.status = CERT_VALID;
+		rec.op = job->op;
+		rec.not_before = (int64_t)time(NULL) - EST_CLOCK_SKEW_SECS;
+		rec.not_after = (int64_t)time(NULL) + (int64_t)job->days * 86400;
+		rec.der = der;
+		rec.der_len = (size_t)len;
+		rc = txn_cert_insert(txn, &rec);
+		if (rc != EST_ERR_EXISTS)
+			break;
+		est_log(EST_LOG_WARN, "serial collision, trying another");
+	}
+	free(der);
+	if (rc != EST_OK) {
+		X509_free(job->issued);
+		job->issued = NULL;
+	}
+	return rc;
+}
+
+/*
+ * The enrollment transaction (may run several times on deadlock):
+ * reads the device under lock, applies the rules of the operation,
+ * issues, and records device, certificate and event together.
+ */
+static enum est_err
+enroll_txn(struct est_txn *txn, void *arg)
+{
+	struct enroll_job *job = arg;
+	struct est_device  dev;
+	struct est_event   ev;
+	enum est_err       rc;
+	int                exists;
+
+	X509_free(job->issued);
+	job->issued = NULL;
+	job->serial_len = 0;
+
+	memset(&dev, 0, sizeof(dev));
+	rc = txn_device_get(txn, job->id, &dev);
+	if (rc != EST_OK && rc != EST_ERR_NOT_FOUND)
+		return rc;
+	exists = rc == EST_OK;
+
+	if (job->client == NULL) {
+		/* First contact with a password: the ID must be new, checked
+		 * under the device's write lock before anything is signed. */
+		if (exists)
+			return est_fail(EST_ERR_DUPLICATE, "device '%s' already "
+			    "registered; delete it to re-enroll", job->id);
+		memset(&dev, 0, sizeof(dev));
+		copy_str(dev.id, sizeof(dev.id), job->id);
+		copy_str(dev.owner, sizeof(dev.owner), job->user);
+		dev.created = (int64_t)time(NULL);
+	} else if ((rc = check_client_cert(txn, job, exists ? &dev : NULL)))
+		return rc;
+
+	if ((rc = issue_cert(txn, job)) != EST_OK)
+		return rc;
+	dev.state = job->op == EST_OP_BOOTSTRAP ? DEV_BOOTSTRAPPED : DEV_ENROLLED;
+	dev.updated = (int64_t)time(NULL);
+	memcpy(dev.serial, job->serial, job->serial_len);
+	dev.serial_len = job->serial_len;
+	copy_str(dev.last_ip, sizeof(dev.last_ip), job->ip);
+	copy_str(dev.last_ua, sizeof(dev.last_ua), job->ua);
+	if ((rc = txn_device_put(txn, &dev)) != EST_OK)
+		return rc;
+	job_event(job, 200, "issued", &ev);
+	return txn_event_add(txn, &ev);
+}
+
+/*
+ * Works out who is asking (RFC 7030 3.2.3, 3.3.2).  Identity comes only
+ * from what the web server set: SSL_CLIENT_VERIFY=SUCCESS with
+ * SSL_CLIENT_CERT, or REMOTE_USER from its Basic authentication.
+ * bootstrap takes a password only; simplereenroll a certificate only;
+ * simpleenroll prefers the certificate when both are present.
+ */
+static enum est_err
+authenticate(struct enroll_job *job, const struct est_req *req)
+{
+	int          has_cert;
+	enum est_err rc;
+
+	has_cert = req->client_verify != NULL &&
+	    strcmp(req->client_verify, "SUCCESS") == 0 &&
+	    req->client_cert != NULL && *req->client_cert != '\0';
+	job->user = req->remote_user;
+
+	if (job->op == EST_OP_BOOTSTRAP || (job->op == EST_OP_SIMPLEENROLL &&
+	    !has_cert)) {
+		if (job->user == NULL)
+			return est_fail(EST_ERR_UNAUTHENTICATED, "%s needs HTTP "
+			    "Basic authentication", est_op_names[job->op]);
+		return EST_OK;
+	}
+	/* RFC 7030 4.2.2: reenrollment is authenticated by the current
+	 * certificate. */
+	if (!has_cert)
+		return est_fail(EST_ERR_FORBIDDEN, "%s needs the device's "
+		    "current certificate as TLS client certificate",
+		    est_op_names[job->op]);
+	if ((rc = ca_client_cert(&job->ctx->ca, req->client_cert,
+	    &job->client)) != EST_OK)
+		return rc;
+	return ca_cert_serial(job->client, job->auth_serial,
+	    &job->auth_serial_len);
+}
+
+/* Parses and checks the request up to the CSR (everything but the
+ * store), filling job.  Returns the first failure. */
+static enum est_err
+enroll_prepare(struct enroll_job *job, const struct est_req *req,
+    struct est_resp *resp)
+{
+	unsigned char *der = NULL;
+	size_t         derlen = 0;
+	enum est_err   rc;
+
+	if (strcmp(req->method, "POST") != 0) {
+		resp->allow = "POST";
+		return est_fail(EST_ERR_METHOD, "%s takes POST only (RFC 7030 "
+		    "4.2)", est_op_names[job->op]);
+	}
+	if (req->body_err != EST_OK)
+		return req->body_err;
+	/* RFC 7030 4.2.1: the request is application/pkcs10. */
+	if (!content_type_is(req->content_type, "application/pkcs10"))
+		return est_fail(EST_ERR_MEDIA_TYPE,
+		    "Content-Type must be application/pkcs10");
+	if ((rc = authenticate(job, req)) != EST_OK)
+		return rc;
+	if (req->body == NULL)
+		return est_fail(EST_ERR_BAD_BASE64, "empty request body");
+	/* RFC 8951: base64 with or without line breaks. */
+	if ((rc = b64_decode(req->body, req->body_len, &der, &derlen)))
+		return rc;
+	rc = csr_parse(der, derlen, &job->csr);
+	free(der);
+	if (rc != EST_OK ||
+	    (rc = csr_check(job->csr, &job->ctx->conf.id_re, job->id)))
+		return rc;
+	/* With a client certificate the CSR must be for that device. */
+	if (job->client != NULL) {
+		char cid[EST_MAX_DEVICE_ID + 1];
+
+		if (name_device_id(X509_get_subject_name(job->client),
+		    &job->ctx->conf.id_re, cid) != EST_OK)
+			return est_fail(EST_ERR_CERT_UNKNOWN,
+			    "client certificate has no valid device ID");
+		if (strcmp(cid, job->id) != 0)
+			return est_fail(EST_ERR_ID_MISMATCH, "CSR device ID '%s' "
+			    "differs from the client certificate's '%s'",
+			    job->id, cid);
+	}
+	/* RFC 7030 4.2.2: same Subject and subjectAltName on reenroll. */
+	if (job->op == EST_OP_SIMPLEREENROLL &&
+	    (rc = csr_matches_cert(job->csr, job->client)) != EST_OK)
+		return rc;
+	return EST_OK;
+}
+
+/*
+ * The handler of bootstrap, simpleenroll and simplereenroll (ctx->op
+ * says which).  On success resp holds the new certificate as
+ * application/pkcs7-mime certs-only (RFC 7030 4.2.3), base64.
+ */
+enum est_err
+enroll_handle(struct est_ctx *ctx, const struct est_req *req,
+    struct est_resp *resp)
+{
+	struct enroll_job job;
+	struct est_event  ev;
+	STACK_OF(X509)   *sk = NULL;
+	enum est_err      rc;
+	char              hex[HEX_SERIAL_MAX];
+
+	memset(&job, 0, sizeof(job));
+	job.ctx = ctx;
+	job.op = ctx->op;
+	job.ip = req->remote_addr;
+	job.ua = req->user_agent;
+	job.days = ctx->op == EST_OP_BOOTSTRAP ? ctx->conf.bootstrap_days
+	                                       : ctx->conf.validity_days;
+
+	if ((rc = enroll_prepare(&job, req, resp)) == EST_OK)
+		rc = store_run(ctx->store, enroll_txn, &job);
+	if (rc == EST_OK) {
+		if ((sk = sk_X509_new_null()) == NULL ||
+		    !sk_X509_push(sk, job.issued))
+			rc = EST_ERR_NOMEM;
+		else if ((rc = ca_certs_only(sk, &resp->body,
+		    &resp->body_len)) == EST_OK) {
+			resp->status = 200;
+			resp->content_type =
+			    "application/pkcs7-mime; smime-type=certs-only";
+			resp->transfer_enc = "base64";
+		}
+		sk_X509_free(sk);
+	}
+
+	serial_hex(job.serial, job.serial_len, hex);
+	if (rc == EST_OK)
+		est_log(EST_LOG_INFO, "%s issued device=%s serial=%s user=%s "
+		    "ip=%s", est_op_names[job.op], job.id, hex,
+		    job.user ? job.user : "-", job.ip);
+	else {
+		est_log(EST_LOG_INFO, "%s refused %d device=%s user=%s ip=%s: "
+		    "%s", est_op_names[job.op], est_err_status(rc),
+		    job.id[0] ? job.id : "-", job.user ? job.user : "-", job.ip,
+		    est_reason(rc));
+		/* Audit the refusal; a store that is down is already the
+		 * answer, so this is best effort. */
+		if (est_err_status(rc) != 503) {
+			job.serial_len = 0;
+			job_event(&job, est_err_status(rc), est_reason(rc), &ev);
+			if (store_event_add(ctx->store, &ev) != EST_OK)
+				(void)est_fail(rc, "%s", ev.reason);
+		}
+	}
+	X509_free(job.issued);
+	X509_free(job.client);
+	X509_REQ_free(job.csr);
+	return rc;
+}

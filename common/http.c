@@ -1,0 +1,281 @@
+/*
+ * http.c — the request as the web server hands it over (CGI/FastCGI
+ * variables and body) and the response as we write it back.
+ *
+ * RFC 7030 3.2 / RFC 8951: bodies are base64 of DER; RFC 7230 3.3.2:
+ * every response carries Content-Length (libest's client needs it).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "est.h"
+
+#define HTTP_HEAD_MAX 1024 /* longest response header block we write */
+
+/* Returns env var name via get(), or def when unset. */
+static const char *
+req_var(est_getenv_fn get, void *arg, const char *name, const char *def)
+{
+	const char *v = get(name, arg);
+
+	return v != NULL ? v : def;
+}
+
+/*
+ * Parses CONTENT_LENGTH (RFC 7230 3.3.2: 1*DIGIT).  Returns EST_OK with
+ * *len set, EST_ERR_BAD_REQUEST when malformed, EST_ERR_TOO_LARGE when
+ * over EST_MAX_BODY (checked before anything is read or allocated).
+ */
+static enum est_err
+parse_content_length(const char *s, size_t *len)
+{
+	char     *end;
+	long long v;
+	const char *p;
+
+	for (p = s; *p != '\0'; p++)
+		if (!isdigit((unsigned char)*p))
+			return est_fail(EST_ERR_BAD_REQUEST,
+			    "malformed Content-Length");
+	if (*s == '\0')
+		return est_fail(EST_ERR_BAD_REQUEST, "empty Content-Length");
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno == ERANGE || v > EST_MAX_BODY)
+		return est_fail(EST_ERR_TOO_LARGE,
+		    "request body larger than %d bytes", EST_MAX_BODY);
+	if (errno != 0 || *end != '\0' || v < 0)
+		return est_fail(EST_ERR_BAD_REQUEST, "malformed Content-Length");
+	*len = (size_t)v;
+	return EST_OK;
+}
+
+/*
+ * Reads the body into req->body: exactly *len bytes when the length is
+ * known (a short read is an error), else until EOF (mod_cgid passes a
+ * chunked body with no CONTENT_LENGTH), at most EST_MAX_BODY bytes.
+ */
+static enum est_err
+read_body(struct est_req *req, est_read_fn rd, void *arg, int known,
+    size_t len)
+{
+	size_t cap = known ? len : EST_MAX_BODY + 1, got = 0;
+	long   n;
+
+	if ((req->body = malloc(cap + 1)) == NULL)
+		return EST_ERR_NOMEM;
+	while (got < cap) {
+		n = rd(req->body + got, cap - got, arg);
+		if (n < 0)
+			return est_fail(EST_ERR_BAD_REQUEST,
+			    "error reading request body");
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	req->body[got] = '\0';
+	req->body_len = got;
+	if (known && got != len)
+		return est_fail(EST_ERR_BAD_REQUEST,
+		    "request body shorter than Content-Length");
+	if (!known && got > EST_MAX_BODY)
+		return est_fail(EST_ERR_TOO_LARGE,
+		    "request body larger than %d bytes", EST_MAX_BODY);
+	return EST_OK;
+}
+
+/*
+ * Fills req from the request's variables and reads its body (for a
+ * method that carries one).  Never fails: a body problem is kept in
+ * req->body_err for the handler that needs the body.  The strings
+ * borrow from the environment; req_free() releases the body.
+ */
+void
+req_init(struct est_req *req, est_getenv_fn get, est_read_fn rd, void *arg)
+{
+	const char *cl;
+	size_t      len = 0;
+	int         known;
+
+	memset(req, 0, sizeof(*req));
+	req->method = req_var(get, arg, "REQUEST_METHOD", "GET");
+	req->content_type = get("CONTENT_TYPE", arg);
+	req->remote_user = get("REMOTE_USER", arg);
+	req->client_verify = get("SSL_CLIENT_VERIFY", arg);
+	req->client_cert = get("SSL_CLIENT_CERT", arg);
+	req->remote_addr = req_var(get, arg, "REMOTE_ADDR", "");
+	req->user_agent = req_var(get, arg, "HTTP_USER_AGENT", "");
+	req->path_info = req_var(get, arg, "PATH_INFO", "");
+	req->request_uri = req_var(get, arg, "REQUEST_URI", "");
+	if (req->remote_user != NULL && *req->remote_user == '\0')
+		req->remote_user = NULL;
+
+	cl = get("CONTENT_LENGTH", arg);
+	known = cl != NULL && *cl != '\0';
+	if (known) {
+		req->body_err = parse_content_length(cl, &len);
+		if (req->body_err != EST_OK || len == 0)
+			return;
+	} else if (strcmp(req->method, "POST") != 0 &&
+	    strcmp(req->method, "PUT") != 0)
+		return;
+	req->body_err = read_body(req, rd, arg, known, len);
+}
+
+/* Frees the body req_init() read. */
+void
+req_free(struct est_req *req)
+{
+	free(req->body);
+	req->body = NULL;
+}
+
+/*
+ * Returns 1 when the media type of ctype (RFC 7231 3.1.1.1: parameters
+ * after ';' ignored, case-insensitive, surrounding blanks ignored) is
+ * exactly want; "application/pkcs10-foo" is not "application/pkcs10".
+ */
+int
+content_type_is(const char *ctype, const char *want)
+{
+	size_t n, wl = strlen(want);
+
+	if (ctype == NULL)
+		return 0;
+	while (*ctype == ' ' || *ctype == '\t')
+		ctype++;
+	n = strcspn(ctype, "; \t");
+	if (n != wl || strncasecmp(ctype, want, wl) != 0)
+		return 0;
+	ctype += n;
+	while (*ctype == ' ' || *ctype == '\t')
+		ctype++;
+	return *ctype == '\0' || *ctype == ';';
+}
+
+/* Sets up an empty 200 response. */
+void
+resp_init(struct est_resp *resp)
+{
+	memset(resp, 0, sizeof(*resp));
+	resp->status = 200;
+}
+
+/* Frees the response body. */
+void
+resp_free(struct est_resp *resp)
+{
+	free(resp->body);
+	resp->body = NULL;
+}
+
+/*
+ * Replaces resp with a text/plain response of the given status whose
+ * body is text plus a newline (one line).  Returns EST_OK or NOMEM.
+ */
+enum est_err
+resp_text(struct est_resp *resp, int status, const char *text)
+{
+	size_t n = strlen(text);
+
+	free(resp->body);
+	resp->body = NULL;
+	resp->body_len = 0;
+	resp->transfer_enc = NULL;
+	resp->status = status;
+	resp->content_type = "text/plain; charset=utf-8";
+	if ((resp->body = malloc(n + 2)) == NULL)
+		return EST_ERR_NOMEM;
+	memcpy(resp->body, text, n);
+	resp->body[n] = '\n';
+	resp->body[n + 1] = '\0';
+	resp->body_len = n + 1;
+	return EST_OK;
+}
+
+/*
+ * Turns resp into the error response for e: its status (EST_ERRORS), a
+ * one-line text/plain reason, Retry-After on 503, WWW-Authenticate on
+ * 401.  The Allow header a handler set for 405 is kept.
+ */
+void
+resp_error(struct est_resp *resp, enum est_err e)
+{
+	int status = est_err_status(e);
+
+	if (resp_text(resp, status, est_reason(e)) != EST_OK)
+		resp->status = 500;
+	if (status == 503)
+		resp->retry_after = EST_RETRY_AFTER_SECS;
+	if (status == 401)
+		resp->www_auth = 1;
+}
+
+/* Returns the RFC 7231 reason phrase for the statuses we send. */
+const char *
+http_reason_phrase(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
+	case 429: return "Too Many Requests";
+	case 501: return "Not Implemented";
+	case 503: return "Service Unavailable";
+	default:  return status >= 500 ? "Internal Server Error" : "Error";
+	}
+}
+
+/*
+ * Writes resp as a CGI response (Status line, headers, Content-Length,
+ * body) through wr.  Returns 0, or -1 when writing failed.
+ */
+int
+resp_write(const struct est_resp *resp, est_write_fn wr, void *arg)
+{
+	char   head[HTTP_HEAD_MAX];
+	size_t off = 0;
+	int    n;
+
+#define HEAD_ADD(...)                                                       \
+	do {                                                                \
+		n = snprintf(head + off, sizeof(head) - off, __VA_ARGS__);  \
+		if (n < 0 || (size_t)n >= sizeof(head) - off)               \
+			return -1;                                          \
+		off += (size_t)n;                                           \
+	} while (0)
+
+	HEAD_ADD("Status: %d %s\r\n", resp->status,
+	    http_reason_phrase(resp->status));
+	if (resp->content_type != NULL)
+		HEAD_ADD("Content-Type: %s\r\n", resp->content_type);
+	if (resp->transfer_enc != NULL)
+		HEAD_ADD("Content-Transfer-Encoding: %s\r\n", resp->transfer_enc);
+	if (resp->allow != NULL)
+		HEAD_ADD("Allow: %s\r\n", resp->allow);
+	if (resp->retry_after > 0)
+		HEAD_ADD("Retry-After: %d\r\n", resp->retry_after);
+	if (resp->www_auth)
+		HEAD_ADD("WWW-Authenticate: Basic realm=\"estcgi\"\r\n");
+	HEAD_ADD("Cache-Control: no-store\r\n");
+	HEAD_ADD("Content-Length: %zu\r\n\r\n", resp->body_len);
+#undef HEAD_ADD
+
+	if (wr(head, off, arg) != 0)
+		return -1;
+	if (resp->body_len > 0 && wr(resp->body, resp->body_len, arg) != 0)
+		return -1;
+	return 0;
+}

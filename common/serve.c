@@ -1,0 +1,200 @@
+/*
+ * serve.c — the loop every endpoint's main() runs (kcgi's sample-fcgi
+ * shape): set up once, then accept, parse, handle, respond, free.
+ *
+ * The same binary serves as FastCGI (mod_fcgid, mod_proxy_fcgi,
+ * lighttpd) and as plain CGI (one request, then exit).  Configuration,
+ * CA material and the store are opened once per process; when one of
+ * them is unavailable the request gets a clear 500/503 and the next
+ * request tries again, so fixing the cause needs no restart.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "est.h"
+
+extern char **environ;
+
+/* Stops the FastCGI loop on SIGTERM (mod_fcgid's idle/graceful stop)
+ * so the worker closes the store cleanly (PLATFORM-NOTES). */
+static void
+on_term(int sig)
+{
+	(void)sig;
+	FCGX_ShutdownPending();
+}
+
+/* Installs on_term without SA_RESTART so a blocked accept() returns, and
+ * ignores SIGPIPE (a client that went away must not kill the worker). */
+static void
+signals_setup(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_term;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+/*
+ * Makes sure what the program needs is loaded: configuration always
+ * (when needs != 0), CA material with EST_NEED_CA, the store with
+ * EST_NEED_STORE.  Returns EST_OK or the error to answer with.
+ */
+static enum est_err
+ctx_ready(struct est_ctx *ctx, unsigned needs)
+{
+	static int   conf_ok, ca_ok;
+	enum est_err rc;
+
+	if (needs == 0)
+		return EST_OK;
+	if (!conf_ok) {
+		if ((rc = conf_load(conf_path(), &ctx->conf)) != EST_OK) {
+			est_log(EST_LOG_ERR, "%s", est_reason(rc));
+			return rc;
+		}
+		est_log_open(ctx->progname, ctx->conf.log_dest);
+		conf_ok = 1;
+	}
+	if ((needs & EST_NEED_CA) && !ca_ok) {
+		if ((rc = ca_load(&ctx->conf, &ctx->ca)) != EST_OK) {
+			est_log(EST_LOG_ERR, "%s", est_reason(rc));
+			return rc;
+		}
+		ca_ok = 1;
+	}
+	if ((needs & EST_NEED_STORE) && ctx->store == NULL) {
+		if ((rc = store_open(ctx->conf.store_dir, &ctx->store)) != EST_OK) {
+			est_log(EST_LOG_ERR, "%s", est_reason(rc));
+			return rc;
+		}
+	}
+	return EST_OK;
+}
+
+/* One request: parse it, run the handler, map errors, write the answer. */
+static void
+serve_one(struct est_ctx *ctx, unsigned needs, est_handler_fn handler,
+    est_getenv_fn get, est_read_fn rd, est_write_fn wr, void *arg)
+{
+	struct est_req  req;
+	struct est_resp resp;
+	enum est_err    rc;
+
+	est_reason_clear();
+	req_init(&req, get, rd, arg);
+	resp_init(&resp);
+	if ((rc = ctx_ready(ctx, needs)) == EST_OK)
+		rc = handler(ctx, &req, &resp);
+	if (rc != EST_OK) {
+		if (est_err_status(rc) >= 500)
+			est_log(EST_LOG_ERR, "%s %s: %s", req.method,
+			    req.request_uri, est_reason(rc));
+		resp_error(&resp, rc);
+	}
+	if (resp_write(&resp, wr, arg) != 0)
+		est_log(EST_LOG_INFO, "client went away before the answer");
+	resp_free(&resp);
+	req_free(&req);
+}
+
+/* CGI adapters: the process environment, stdin and stdout. */
+static const char *
+cgi_getenv(const char *name, void *arg)
+{
+	(void)arg;
+	return getenv(name);
+}
+
+static long
+cgi_read(char *buf, size_t n, void *arg)
+{
+	size_t got;
+
+	(void)arg;
+	got = fread(buf, 1, n, stdin);
+	if (got == 0 && ferror(stdin))
+		return -1;
+	return (long)got;
+}
+
+static int
+cgi_write(const char *buf, size_t n, void *arg)
+{
+	(void)arg;
+	return fwrite(buf, 1, n, stdout) == n ? 0 : -1;
+}
+
+/* FastCGI adapters over one FCGX_Request. */
+static const char *
+fcgi_getenv(const char *name, void *arg)
+{
+	return FCGX_GetParam(name, ((FCGX_Request *)arg)->envp);
+}
+
+static long
+fcgi_read(char *buf, size_t n, void *arg)
+{
+	int want = n > (size_t)EST_MAX_BODY + 1 ? EST_MAX_BODY + 1 : (int)n;
+
+	return FCGX_GetStr(buf, want, ((FCGX_Request *)arg)->in);
+}
+
+static int
+fcgi_write(const char *buf, size_t n, void *arg)
+{
+	FCGX_Request *r = arg;
+
+	return FCGX_PutStr(buf, (int)n, r->out) == (int)n ? 0 : -1;
+}
+
+/*
+ * Runs the program: progname names it in logs, op is the EST operation
+ * it serves, needs says what to load (EST_NEED_*), handler answers each
+ * request.  Returns the process exit status.
+ */
+int
+est_serve(const char *progname, enum est_op op, unsigned needs,
+    est_handler_fn handler)
+{
+	struct est_ctx ctx;
+	FCGX_Request   r;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.progname = progname;
+	ctx.op = op;
+	est_log_open(progname, "stderr");
+	signals_setup();
+
+	if (FCGX_IsCGI()) {
+		serve_one(&ctx, needs, handler, cgi_getenv, cgi_read,
+		    cgi_write, NULL);
+		fflush(stdout);
+	} else {
+		if (FCGX_Init() != 0 || FCGX_InitRequest(&r, 0, 0) != 0) {
+			est_log(EST_LOG_ERR, "FastCGI initialisation failed");
+			return 1;
+		}
+		(void)ctx_ready(&ctx, needs);
+		while (FCGX_Accept_r(&r) >= 0) {
+			serve_one(&ctx, needs, handler, fcgi_getenv,
+			    fcgi_read, fcgi_write, &r);
+			FCGX_Finish_r(&r);
+		}
+		FCGX_Free(&r, 1);
+	}
+	store_close(ctx.store);
+	ca_free(&ctx.ca);
+	conf_free(&ctx.conf);
+	return 0;
+}
