@@ -39,7 +39,7 @@ PROG_BINS := $(PROGS:%=$(BUILD)/cgi-bin/%)
 UNIT     := b64 csr ca store http
 UNIT_BINS := $(UNIT:%=$(BUILD)/tests/test-%)
 
-.PHONY: all deps deps-check run start stop test unit e2e clean
+.PHONY: all deps deps-check run start stop test e2e clean
 .DELETE_ON_ERROR:
 
 all: $(PROG_BINS)
@@ -76,13 +76,14 @@ start: deps-check all
 stop:
 	@sh scripts/server.sh stop "$(RUNDIR)" "$(PORT)"
 
-unit: deps-check $(UNIT_BINS)
-	@sh tests/run-unit.sh $(UNIT_BINS)
+# Unit tests (cmocka) and the end-to-end suite against a private Apache
+# on TEST_PORT; one total at the end.
+TEST_PORT ?= 18443
+test: deps-check all $(UNIT_BINS)
+	@TEST_PORT=$(TEST_PORT) bash tests/run.sh $(UNIT_BINS)
 
 e2e: deps-check all
-	@bash tests/e2e/run.sh
-
-test: unit e2e
+	@TEST_PORT=$(TEST_PORT) bash tests/e2e/run.sh
 
 clean:
 	rm -rf $(BUILD)

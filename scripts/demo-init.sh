@@ -1,0 +1,74 @@
+#!/bin/sh
+# demo-init.sh RUNDIR — creates, once, everything a demo instance needs:
+# a demo EST CA (ECDSA P-256, or RSA-2048 with CA_KEY=rsa), a separate
+# TLS root and server certificate for 127.0.0.1/localhost, demo users
+# with random passwords, and est.conf.  THE DEMO CA IS FOR TESTING ONLY.
+set -eu
+R=$1
+[ -f "$R/est.conf" ] && exit 0
+umask 077
+mkdir -p "$R/ca" "$R/tls" "$R/db" "$R/logs" "$R/apache" "$R/fcgid"
+
+keygen() { # keygen FILE — a new private key of the demo's type
+	if [ "${CA_KEY:-ec}" = rsa ]; then
+		openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$1" 2>/dev/null
+	else
+		openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1"
+	fi
+}
+
+cat > "$R/ca/openssl.cnf" <<'CNF'
+[req]
+distinguished_name = dn
+[dn]
+[ca]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1,IP:::1,DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+CNF
+CNF="$R/ca/openssl.cnf"
+
+# The EST CA: issues device certificates.
+keygen "$R/ca/ca.key"
+openssl req -x509 -new -config "$CNF" -extensions ca -key "$R/ca/ca.key" \
+	-subj "/O=estcgi demo/CN=estcgi demo EST CA" -days 3650 -out "$R/ca/ca.pem"
+
+# A separate TLS root and the web server's certificate.
+keygen "$R/tls/root.key"
+openssl req -x509 -new -config "$CNF" -extensions ca -key "$R/tls/root.key" \
+	-subj "/O=estcgi demo/CN=estcgi demo TLS root" -days 3650 -out "$R/tls/root.pem"
+keygen "$R/tls/server.key"
+openssl req -new -config "$CNF" -key "$R/tls/server.key" -subj "/CN=localhost" |
+	openssl x509 -req -CA "$R/tls/root.pem" -CAkey "$R/tls/root.key" \
+		-set_serial "0x$(openssl rand -hex 16)" -days 825 \
+		-extfile "$CNF" -extensions server -out "$R/tls/server.pem" 2>/dev/null
+
+# Demo users: one that may bootstrap and enroll, one admin.
+pw_user=$(openssl rand -hex 12)
+pw_admin=$(openssl rand -hex 12)
+htpasswd -cbB -C 5 "$R/users.htpasswd" estuser "$pw_user" 2>/dev/null
+htpasswd -cbB -C 5 "$R/admin.htpasswd" admin "$pw_admin" 2>/dev/null
+printf 'EST_USER=estuser\nEST_PASS=%s\nEST_ADMIN_USER=admin\nEST_ADMIN_PASS=%s\n' \
+	"$pw_user" "$pw_admin" > "$R/users.env"
+
+cat > "$R/est.conf" <<CONF
+# estcgi configuration for the demo instance (see README, "Configuration").
+ca = {
+    cert = "ca/ca.pem";
+    key = "ca/ca.key";
+    chain = "";
+};
+validity_days = 365;
+bootstrap_validity_days = 30;
+device_id_pattern = "^[A-Za-z0-9._:-]{1,64}\$";
+store_dir = "db";
+log = "stderr";
+CONF
+echo "estcgi: demo CA and users created in $R (the demo CA is for testing only)"

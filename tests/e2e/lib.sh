@@ -1,0 +1,85 @@
+# lib.sh — helpers for the end-to-end tests (sourced by run.sh).
+# Each test file is sourced in order; it calls the helpers below, and
+# every check prints "ok - ..." or "not ok - ..." and is counted.
+# Clients are curl and the openssl CLI only.
+
+PASS=0
+FAIL=0
+
+ok()     { PASS=$((PASS + 1)); echo "ok - $*"; }
+not_ok() { FAIL=$((FAIL + 1)); echo "not ok - $*"; }
+
+# check NAME EXPECTED ACTUAL
+check() {
+	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1 (expected '$2', got '$3')"; fi
+}
+# check_match NAME REGEX ACTUAL
+check_match() {
+	if printf '%s' "$3" | grep -Eq -- "$2"; then ok "$1"; else not_ok "$1 ('$3' does not match /$2/)"; fi
+}
+# check_true NAME COMMAND... — passes when the command succeeds
+check_true() {
+	local name=$1; shift
+	if "$@" >/dev/null 2>&1; then ok "$name"; else not_ok "$name (command failed: $*)"; fi
+}
+
+# newkey FILE [ec|rsa|rsa1024|ed25519|p384] — a private key of that type
+newkey() {
+	case ${2:-ec} in
+	ec)      openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" ;;
+	p384)    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out "$1" ;;
+	rsa)     openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$1" 2>/dev/null ;;
+	rsa1024) openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out "$1" 2>/dev/null ;;
+	ed25519) openssl genpkey -algorithm ED25519 -out "$1" ;;
+	esac
+}
+
+# mkcsr NAME SUBJ [KEYTYPE] [openssl req args...] — writes $T/NAME.key
+# (a new key unless it exists), $T/NAME.der and $T/NAME.b64 (64-column
+# base64, LF, final newline as base64(1) writes it).
+mkcsr() {
+	local name=$1 subj=$2 kt=${3:-ec}
+	shift 3 2>/dev/null || shift $#
+	[ -f "$T/$name.key" ] || newkey "$T/$name.key" "$kt"
+	openssl req -new -key "$T/$name.key" -subj "$subj" -outform DER -out "$T/$name.der" "$@"
+	base64 -w 64 < "$T/$name.der" > "$T/$name.b64"
+}
+
+# est REQUEST-ARGS... — one curl call to the server.  Sets STATUS and
+# leaves the body in $T/body and the headers in $T/headers.
+est() {
+	STATUS=$(curl -s --cacert "$EST_TLS_CA" -o "$T/body" -D "$T/headers" \
+		-w '%{http_code}' "$@") || STATUS="curl-failed:$?"
+}
+
+# post OP FILE [curl args...] — POST FILE as application/pkcs10 to OP.
+post() {
+	local op=$1 file=$2; shift 2
+	est -H 'Content-Type: application/pkcs10' --data-binary "@$file" "$@" "$EST_URL/$op"
+}
+
+# header NAME — the value of response header NAME (case-insensitive).
+header() {
+	grep -i "^$1:" "$T/headers" | tail -n 1 | sed 's/^[^:]*: *//; s/\r$//'
+}
+
+# body_line — the response body's first line.
+body_line() { head -n 1 "$T/body" | tr -d '\r'; }
+
+# p7_to_pem OUT — decodes the PKCS#7 body into PEM certificates in OUT.
+p7_to_pem() {
+	base64 -d < "$T/body" | openssl pkcs7 -inform DER -print_certs -out "$1" 2>/dev/null
+}
+
+# cert_serial PEM — the serial in hex (openssl's upper case).
+cert_serial() { openssl x509 -in "$1" -noout -serial | sed 's/serial=//'; }
+
+# expect_error NAME STATUS REASON-REGEX — checks an error answer: the
+# status, text/plain, a Content-Length equal to the body, and one line.
+expect_error() {
+	check "$1: status" "$2" "$STATUS"
+	check_match "$1: text/plain" '^text/plain' "$(header Content-Type)"
+	check "$1: Content-Length" "$(wc -c < "$T/body" | tr -d ' ')" "$(header Content-Length)"
+	check "$1: one line" 1 "$(wc -l < "$T/body" | tr -d ' ')"
+	check_match "$1: reason" "$3" "$(body_line)"
+}

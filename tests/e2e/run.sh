@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# run.sh — the end-to-end suite: a fresh private Apache from the shipped
+# apache-conf/ files on TEST_PORT (default 18443) in run-test/, the real
+# programs, curl and openssl as clients.  Prints "e2e: N passed, N failed".
+set -u
+cd "$(dirname "$0")/../.."
+TOP=$(pwd)
+TEST_PORT=${TEST_PORT:-18443}
+RUNDIR=${TEST_RUNDIR:-$TOP/run-test}
+T=$TOP/tests/out
+rm -rf "$RUNDIR" "$T"
+mkdir -p "$T"
+export T
+
+stop_server() { sh scripts/server.sh stop "$RUNDIR" "$TEST_PORT"; }
+trap stop_server EXIT
+
+if ! sh scripts/server.sh start "$RUNDIR" "$TEST_PORT"; then
+	echo "e2e: 0 passed, 1 failed (server did not start)"
+	exit 1
+fi
+set -a; . "$RUNDIR/demo.env"; set +a
+
+. tests/e2e/lib.sh
+for f in tests/e2e/t-*.sh; do
+	echo "# $(basename "$f")"
+	. "$f"
+done
+
+if [ "$FAIL" -gt 0 ]; then
+	echo "# last lines of the server's error log:"
+	tail -n 30 "$RUNDIR/logs/error.log" | sed 's/^/#   /'
+fi
+echo "e2e: $PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]

@@ -1,0 +1,20 @@
+# cacerts (RFC 7030 4.1): open to anyone, base64 PKCS#7 certs-only.
+est "$EST_URL/cacerts"
+check "cacerts: 200" 200 "$STATUS"
+check "cacerts: Content-Type" "application/pkcs7-mime" "$(header Content-Type)"
+check "cacerts: Content-Transfer-Encoding" base64 "$(header Content-Transfer-Encoding)"
+check "cacerts: Content-Length matches body" "$(wc -c < "$T/body" | tr -d ' ')" "$(header Content-Length)"
+check "cacerts: base64 lines at most 64 columns" 0 "$(tr -d '\r' < "$T/body" | awk 'length > 64' | wc -l | tr -d ' ')"
+check "cacerts: CRLF line ends" "$(wc -l < "$T/body" | tr -d ' ')" "$(grep -c $'\r$' "$T/body")"
+p7_to_pem "$T/cacerts.pem"
+check "cacerts: holds the EST CA" "$(openssl x509 -in "$EST_CA_CERT" -noout -fingerprint -sha256)" \
+	"$(openssl x509 -in "$T/cacerts.pem" -noout -fingerprint -sha256)"
+est -I "$EST_URL/cacerts"
+check "cacerts: HEAD 200" 200 "$STATUS"
+est -X POST -H 'Content-Type: application/pkcs10' --data-binary x "$EST_URL/cacerts"
+expect_error "cacerts: POST" 405 'GET'
+check "cacerts: POST Allow" "GET, HEAD" "$(header Allow)"
+est --tlsv1.2 --tls-max 1.2 "$EST_URL/cacerts"
+check "cacerts: TLS 1.2 accepted" 200 "$STATUS"
+est --tlsv1.3 "$EST_URL/cacerts"
+check "cacerts: TLS 1.3 accepted" 200 "$STATUS"

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# run.sh UNIT_BINARY... — `make test`: runs the cmocka unit tests, then
+# the end-to-end suite against a private Apache, and prints one total.
+set -u
+cd "$(dirname "$0")/.."
+pass=0 fail=0
+for t in "$@"; do
+	out=$("$t" 2>&1); rc=$?
+	printf '%s\n' "$out" | grep -E '^\[  (PASSED|FAILED|  OK|ERROR)' | sed "s|^|$(basename "$t"): |"
+	p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p')
+	f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p')
+	pass=$((pass + ${p:-0})); fail=$((fail + ${f:-0}))
+	if [ $rc -ne 0 ] && [ -z "$f" ]; then
+		printf '%s\n' "$out" | tail -n 20
+		echo "$(basename "$t"): exited $rc"; fail=$((fail + 1))
+	fi
+done
+echo "unit: $pass passed, $fail failed"
+e2e_out=$(mktemp)
+bash tests/e2e/run.sh | tee "$e2e_out"
+e2e_rc=${PIPESTATUS[0]}
+ep=$(sed -n 's/^e2e: \([0-9]*\) passed, \([0-9]*\) failed.*/\1/p' "$e2e_out" | tail -n 1)
+ef=$(sed -n 's/^e2e: \([0-9]*\) passed, \([0-9]*\) failed.*/\2/p' "$e2e_out" | tail -n 1)
+rm -f "$e2e_out"
+[ -n "$ep" ] || { ep=0; ef=1; echo "e2e: suite did not finish"; }
+[ "$e2e_rc" -eq 0 ] || [ "${ef:-0}" -gt 0 ] || ef=1
+pass=$((pass + ep)); fail=$((fail + ef))
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
