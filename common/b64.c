@@ -4,7 +4,8 @@
  * Request bodies (RFC 7030 4.2.1, clarified by RFC 8951 section 3)
  * arrive as base64 with or without line breaks; we skip CR and LF and
  * refuse every other byte outside the RFC 4648 section 4 alphabet.
- * Responses are written with CRLF every EST_B64_COLS characters.
+ * Responses are written with LF every EST_B64_COLS characters (what
+ * libest's server and base64(1) write; `base64 -d` rejects CR).
  * No BIO_f_base64: its end of data "cannot always be reliably
  * determined".
  */
@@ -17,7 +18,7 @@
 #define B64_QUANTUM_IN  4 /* base64 characters per group */
 #define B64_QUANTUM_OUT 3 /* bytes per group */
 #define B64_MAX_PAD     2 /* RFC 4648 section 4: at most "==" */
-#define B64_EOL_LEN     2 /* CRLF */
+#define B64_EOL_LEN     1 /* LF */
 
 static const char b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -145,7 +146,7 @@ b64_decode(const char *in, size_t inlen, unsigned char **out, size_t *outlen)
 
 /*
  * Encodes in[0..len) as padded base64 (RFC 4648 section 4) in lines of
- * EST_B64_COLS characters, each line (the last too) ending in CRLF.
+ * EST_B64_COLS characters, each line (the last too) ending in LF.
  * On EST_OK *out is a malloc'd NUL-terminated string the caller frees
  * with free(), *outlen its length without the NUL ("" for len 0).
  * Returns EST_ERR_NOMEM on allocation failure or overflow.
@@ -186,16 +187,13 @@ b64_encode(const unsigned char *in, size_t len, char **out, size_t *outlen)
 		for (k = 0; k < B64_QUANTUM_IN; k++) {
 			*w++ = quad[k];
 			if (++col == EST_B64_COLS) {
-				*w++ = '\r';
 				*w++ = '\n';
 				col = 0;
 			}
 		}
 	}
-	if (col != 0) {
-		*w++ = '\r';
+	if (col != 0)
 		*w++ = '\n';
-	}
 	*w = '\0';
 	*out = buf;
 	*outlen = (size_t)(w - buf);

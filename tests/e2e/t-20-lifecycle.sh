@@ -18,7 +18,7 @@ check_match "bootstrap: clientAuth" "TLS Web Client Authentication" "$(openssl x
 check_match "bootstrap: CA:FALSE critical" "critical" "$(openssl x509 -in "$T/boot.pem" -noout -ext basicConstraints)"
 check_true "bootstrap: key matches CSR" cmp <(openssl x509 -in "$T/boot.pem" -noout -pubkey) <(openssl pkey -in "$T/boot.key" -pubout)
 days=$(( ( $(date -d "$(openssl x509 -in "$T/boot.pem" -noout -enddate | cut -d= -f2)" +%s) - $(date +%s) ) / 86400 ))
-check "bootstrap: 30-day certificate" 29 "$days"
+check_match "bootstrap: 30-day certificate" "^(29|30)$" "$days"
 serial_hex=$(cert_serial "$T/boot.pem")
 check_true "bootstrap: serial has >= 127 bits" test "${#serial_hex}" -ge 32
 
@@ -32,7 +32,7 @@ check "simpleenroll with bootstrap cert: 200" 200 "$STATUS"
 p7_to_pem "$T/op1.pem"
 check_true "simpleenroll: cert verifies" openssl verify -CAfile "$T/cacerts.pem" "$T/op1.pem"
 days=$(( ( $(date -d "$(openssl x509 -in "$T/op1.pem" -noout -enddate | cut -d= -f2)" +%s) - $(date +%s) ) / 86400 ))
-check "simpleenroll: 365-day certificate" 364 "$days"
+check_match "simpleenroll: 365-day certificate" "^(364|365)$" "$days"
 
 post simpleenroll "$T/op1.b64" --cert "$T/boot.pem" --key "$T/boot.key"
 expect_error "simpleenroll with superseded bootstrap cert" 403 "not device '$DEV''s current certificate"

@@ -22,7 +22,8 @@ est -H 'Content-Type: application/pkcs10-foo' --data-binary "@$T/$E.b64" "${AUTH
 expect_error "application/pkcs10-foo is not application/pkcs10" 415 "application/pkcs10"
 est -H 'Content-Type:' --data-binary "@$T/$E.b64" "${AUTH[@]}" "$EST_URL/bootstrap"
 expect_error "no Content-Type" 415 "application/pkcs10"
-est -H 'Content-Type: Application/PKCS10; charset=x' --data-binary "@$T/$E.b64" "${AUTH[@]}" "$EST_URL/simpleenroll"
+mkcsr ctcase "/CN=ctcase-$$" ec
+est -H 'Content-Type: Application/PKCS10; charset=x' --data-binary "@$T/ctcase.b64" "${AUTH[@]}" "$EST_URL/simpleenroll"
 check "Content-Type case and parameters ignored: 200" 200 "$STATUS"
 
 est "${AUTH[@]}" "$EST_URL/bootstrap"
