@@ -97,7 +97,7 @@ serve_one(struct est_ctx *ctx, unsigned needs, est_handler_fn handler,
 	if ((rc = ctx_ready(ctx, needs)) == EST_OK)
 		rc = handler(ctx, &req, &resp);
 	if (rc != EST_OK) {
-		if (est_err_status(rc) >= 500)
+		if (est_err_status(rc) >= 500 && rc != EST_ERR_NOT_IMPLEMENTED)
 			est_log(EST_LOG_ERR, "%s %s: %s", req.method,
 			    req.request_uri, est_reason(rc));
 		resp_error(&resp, rc);

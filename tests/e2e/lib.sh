@@ -83,3 +83,14 @@ expect_error() {
 	check "$1: one line" 1 "$(wc -l < "$T/body" | tr -d ' ')"
 	check_match "$1: reason" "$3" "$(body_line)"
 }
+
+# worker_pids PROGRAM — this instance's FastCGI workers of PROGRAM
+# (descendants of its Apache, so another instance is left alone).
+worker_pids() {
+	local main
+	main=$(cat "$EST_RUNDIR/apache/httpd.pid")
+	ps -eo pid=,ppid=,args= | awk -v main="$main" -v prog="/cgi-bin/$1" '
+		{ parent[$1] = $2; args[$1] = $3 }
+		END { for (p in args) if (args[p] ~ prog "$")
+			for (q = parent[p]; q > 1; q = parent[q]) if (q == main) { print p; break } }'
+}
