@@ -5,7 +5,8 @@ CC      ?= cc
 PORT    ?= 8443
 RUNDIR  ?= run
 SERVER  ?= apache
-BUILD   := build
+BUILD   ?= build
+export BUILD
 
 WARN    := -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow \
            -Wpointer-arith -Wsign-compare -Wcast-qual -Wformat=2 \

@@ -10,7 +10,7 @@ PIDFILE="$R/apache/httpd.pid"
 
 export ESTCGI_RUNDIR="$R" ESTCGI_PORT="$PORT"
 export ESTCGI_APACHE_CONF="$TOP/apache-conf"
-export ESTCGI_BIN="${ESTCGI_BIN:-$TOP/build/cgi-bin}"
+export ESTCGI_BIN="${ESTCGI_BIN:-$TOP/${BUILD:-build}/cgi-bin}"
 export ESTCGI_CONFIG="$R/est.conf"
 export ESTCGI_USERS="$R/users.htpasswd"
 export ESTCGI_TLS_CERT="$R/tls/server.pem" ESTCGI_TLS_KEY="$R/tls/server.key"

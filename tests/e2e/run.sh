@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # run.sh — the end-to-end suite: a fresh private Apache from the shipped
-# apache-conf/ files on TEST_PORT (default 18443) in run-test/, the real
+# apache-conf/ files on TEST_PORT (default 18443) in TEST_RUNDIR (run-test/),
+# output in TEST_OUT (tests/out/), the real
 # programs, curl and openssl as clients.  Prints "e2e: N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.."
 TOP=$(pwd)
 TEST_PORT=${TEST_PORT:-18443}
 RUNDIR=${TEST_RUNDIR:-$TOP/run-test}
-T=$TOP/tests/out
+T=${TEST_OUT:-$TOP/tests/out}
 rm -rf "$RUNDIR" "$T"
 mkdir -p "$T"
 export T

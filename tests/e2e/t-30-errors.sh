@@ -39,12 +39,13 @@ expect_error "base64 of garbage" 400 "CSR|DER"
 { cat "$T/$E.der"; printf 'junk'; } | base64 > "$T/trail"
 post bootstrap "$T/trail" "${AUTH[@]}"
 expect_error "trailing bytes after the CSR" 400 "trailing"
-# Flip a byte inside the signature (the last bytes of the DER).
-python3 - "$T/$E.der" "$T/badsig" <<'PY'
-import sys, base64
-d = bytearray(open(sys.argv[1], 'rb').read()); d[-3] ^= 0x01
-open(sys.argv[2], 'wb').write(base64.encodebytes(bytes(d)))
-PY
+# Flip a bit inside the signature (the last bytes of the DER).
+cp "$T/$E.der" "$T/badsig.der"
+off=$(( $(wc -c < "$T/badsig.der") - 3 ))
+byte=$(od -An -tu1 -j "$off" -N1 "$T/badsig.der" | tr -d ' ')
+printf "\\$(printf %o $((byte ^ 1)))" | dd of="$T/badsig.der" bs=1 seek="$off" conv=notrunc 2>/dev/null
+check_true "bad signature: the CSR was changed" sh -c "! cmp -s '$T/$E.der' '$T/badsig.der'"
+base64 < "$T/badsig.der" > "$T/badsig"
 post bootstrap "$T/badsig" "${AUTH[@]}"
 expect_error "bad CSR signature" 400 "signature"
 mkcsr nocn "/O=no common name" ec
