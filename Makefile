@@ -30,14 +30,14 @@ DEB_PKGS := build-essential libfcgi-dev libssl-dev libdb5.3-dev db5.3-util \
 
 LIB_SRCS := common/err.c common/log.c common/conf.c common/b64.c \
             common/csr.c common/ca.c common/store.c common/enroll.c \
-            common/http.c common/serve.c
+            common/http.c common/serve.c common/tmpl.c
 LIB_OBJS := $(LIB_SRCS:common/%.c=$(BUILD)/common/%.o)
 LIB      := $(BUILD)/libestcgi.a
 
 PROGS    := cacerts simpleenroll simplereenroll bootstrap unsupported
 PROG_BINS := $(PROGS:%=$(BUILD)/cgi-bin/%)
 
-UNIT     := b64 csr ca store http
+UNIT     := b64 csr ca store http tmpl
 UNIT_BINS := $(UNIT:%=$(BUILD)/tests/test-%)
 
 .PHONY: all deps deps-check run start stop test e2e clean

@@ -332,4 +332,41 @@ int est_serve(const char *progname, enum est_op op, unsigned needs,
 enum est_err enroll_handle(struct est_ctx *, const struct est_req *,
                            struct est_resp *);
 
+/* ---- HTML templates (tmpl.c) ------------------------------------------ */
+
+#define TMPL_MAX_FILE   65536   /* largest template file */
+#define TMPL_MAX_OUTPUT (4 * 1024 * 1024) /* largest rendered page */
+#define TMPL_MAX_KEY    48      /* longest @@key@@ name */
+#define TMPL_MAX_PATH   4096    /* longest template path */
+
+/* A growing output buffer; the first error sticks in err. */
+struct est_buf {
+	char        *data;
+	size_t       len;
+	size_t       cap;
+	enum est_err err;
+};
+
+struct est_tmpl {
+	char   name[64];
+	char  *text;
+	size_t len;
+};
+
+/* Writes the value of key into b; returns 0, or -1 for an unknown key. */
+typedef int (*tmpl_key_fn)(struct est_buf *b, const char *key, void *arg);
+
+enum est_err buf_add(struct est_buf *, const char *, size_t);
+enum est_err buf_printf(struct est_buf *, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void         buf_free(struct est_buf *);
+enum est_err tmpl_put(struct est_buf *, const char *text);
+enum est_err tmpl_put_url(struct est_buf *, const char *text);
+enum est_err tmpl_put_raw_html(struct est_buf *, const char *html,
+                               size_t len);
+enum est_err tmpl_load(const char *dir, const char *name, struct est_tmpl *);
+void         tmpl_free(struct est_tmpl *);
+enum est_err tmpl_render(const struct est_tmpl *, struct est_buf *,
+                         tmpl_key_fn fn, void *arg);
+
 #endif /* EST_H */
