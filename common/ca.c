@@ -4,9 +4,13 @@
  * certs-only PKCS#7 body, and recognising client certificates we
  * issued.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <sys/stat.h>
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -27,6 +31,8 @@
 #define CA_P384_BITS       384  /* EC group size needing SHA-384 */
 #define CA_P256_BITS       256  /* EC group size needing SHA-256 */
 #define CA_NO_IDX          (-1) /* "not found" from the *_by_NID calls */
+#define CA_KEY_OTHER_BITS  S_IRWXO /* no access for others to the CA key */
+#define CA_KEY_MODE_BITS   07777   /* permission bits shown in a refusal */
 
 /* PEM password callback that refuses: an encrypted key must fail at
  * once instead of prompting on a terminal nobody reads.  Returns -1. */
@@ -70,20 +76,42 @@ ca_read_cert(const char *path, const char *what, X509 **out)
 
 /*
  * Reads the (unencrypted) PEM private key of file path; any key type.
- * On EST_OK *out is a new EVP_PKEY the caller frees.  Returns
- * EST_ERR_CONFIG with a reason naming the file.
+ * The file must be a regular file with no permission bits for others
+ * (0600 or 0640: readable only by the serving user and its group), so a
+ * world-readable CA key is refused before it is read.  On EST_OK *out
+ * is a new EVP_PKEY the caller frees.  Returns EST_ERR_CONFIG with a
+ * reason naming the file (never its contents), or EST_ERR_NOMEM.
  */
 static enum est_err
 ca_read_key(const char *path, EVP_PKEY **out)
 {
-	BIO *bio;
+	struct stat st;
+	FILE       *fp;
+	BIO        *bio;
 
 	*out = NULL;
 	if (path == NULL || *path == '\0')
 		return est_fail(EST_ERR_CONFIG, "no CA key configured");
-	if ((bio = BIO_new_file(path, "r")) == NULL) {
+	if ((fp = fopen(path, "r")) == NULL)
+		return est_fail(EST_ERR_CONFIG, "cannot open CA key %s: %s",
+		    path, strerror(errno));
+	/* Checked on the open file, so it cannot change in between. */
+	if (fstat(fileno(fp), &st) == -1 || !S_ISREG(st.st_mode)) {
+		fclose(fp);
+		return est_fail(EST_ERR_CONFIG, "CA key %s is not a regular "
+		    "file", path);
+	}
+	if ((st.st_mode & CA_KEY_OTHER_BITS) != 0) {
+		fclose(fp);
+		return est_fail(EST_ERR_CONFIG, "CA key %s is accessible by "
+		    "others (mode %04o); refusing it: chmod 600 or 640",
+		    path, (unsigned)(st.st_mode & CA_KEY_MODE_BITS));
+	}
+	if ((bio = BIO_new_fp(fp, BIO_CLOSE)) == NULL) {
+		fclose(fp);
 		est_log_ssl(path);
-		return est_fail(EST_ERR_CONFIG, "cannot open CA key %s", path);
+		return est_fail(EST_ERR_NOMEM, "out of memory reading CA key "
+		    "%s", path);
 	}
 	*out = PEM_read_bio_PrivateKey(bio, NULL, ca_no_passphrase, NULL);
 	BIO_free(bio);

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <cmocka.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -136,6 +138,8 @@ write_key(const char *path, EVP_PKEY *key, int enc)
 	    enc ? (const unsigned char *)"secret" : NULL, enc ? 6 : 0,
 	    NULL, NULL), 1);
 	BIO_free(bio);
+	/* ca_load() refuses a key others may read. */
+	assert_int_equal(chmod(path, 0600), 0);
 }
 
 /* Writes text to path. */
@@ -707,6 +711,41 @@ load_errors(void **state)
 	expect_config_error(&conf, chp);
 }
 
+/* Secrets at rest: a CA key others may access is refused with a reason
+ * naming the file; 0600 and 0640 load. */
+static void
+load_key_modes(void **state)
+{
+	struct fix     *f = *state;
+	struct est_conf conf;
+	struct est_ca   ca;
+	char            cp[T_PATH], kp[T_PATH];
+	static const mode_t refused[] = { 0644, 0604, 0602, 0601, 0666 };
+	static const mode_t accepted[] = { 0600, 0640, 0400, 0440 };
+	size_t          i;
+
+	write_certs(tpath(f, "ca.pem", cp), &f->cacert[CA_P256], 1);
+	write_key(tpath(f, "ca.key", kp), f->cakey[CA_P256], 0);
+	memset(&conf, 0, sizeof(conf));
+	conf.ca_cert = cp;
+	conf.ca_key = kp;
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		assert_int_equal(chmod(kp, refused[i]), 0);
+		expect_config_error(&conf, kp);
+		assert_non_null(strstr(est_reason(EST_ERR_CONFIG),
+		    "accessible by others"));
+	}
+	for (i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++) {
+		assert_int_equal(chmod(kp, accepted[i]), 0);
+		assert_int_equal(ca_load(&conf, &ca), EST_OK);
+		ca_free(&ca);
+	}
+	/* A directory is not a key file. */
+	conf.ca_key = f->dir;
+	expect_config_error(&conf, f->dir);
+	assert_int_equal(chmod(kp, 0600), 0);
+}
+
 /* Returns x as PEM text; caller frees. */
 static char *
 to_pem(X509 *x)
@@ -792,6 +831,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(load_and_cacerts),
 		cmocka_unit_test(load_errors),
+		cmocka_unit_test(load_key_modes),
 		cmocka_unit_test(sign_p256),
 		cmocka_unit_test(sign_rsa),
 		cmocka_unit_test(sign_other_curves),
