@@ -4,7 +4,7 @@
  * Keys (all documented in README):
  *   ca = { cert = "..."; key = "..."; chain = "..."; };
  *   validity_days, bootstrap_validity_days, device_id_pattern,
- *   store_dir, log.
+ *   store_dir, log, templates_dir, time_zone.
  * Relative paths are taken relative to the directory of est.conf.
  */
 #include <errno.h>
@@ -116,6 +116,9 @@ conf_load(const char *path, struct est_conf *c)
 	    (rc = conf_str(&cf, "device_id_pattern", EST_DEFAULT_ID_PATTERN,
 	        0, dir, &c->id_pattern)) ||
 	    (rc = conf_str(&cf, "log", "stderr", 0, dir, &c->log_dest)) ||
+	    (rc = conf_str(&cf, "templates_dir", EST_DEFAULT_TEMPLATES, 1, dir,
+	        &c->templates_dir)) ||
+	    (rc = conf_str(&cf, "time_zone", "UTC", 0, dir, &c->time_zone)) ||
 	    (rc = conf_int(&cf, "validity_days", EST_DEFAULT_DAYS, 1,
 	        EST_MAX_DAYS, &c->validity_days)) ||
 	    (rc = conf_int(&cf, "bootstrap_validity_days",
@@ -148,6 +151,8 @@ conf_free(struct est_conf *c)
 	free(c->id_pattern);
 	free(c->store_dir);
 	free(c->log_dest);
+	free(c->templates_dir);
+	free(c->time_zone);
 	if (c->id_re_ok)
 		regfree(&c->id_re);
 	memset(c, 0, sizeof(*c));

@@ -48,6 +48,7 @@
 #define EST_MAX_DAYS          36500 /* longest validity configurable */
 #define EST_STORE_CACHE_BYTES (4 * 1024 * 1024) /* BDB shared cache */
 #define EST_DEFAULT_CONFIG    "/etc/estcgi/est.conf"
+#define EST_DEFAULT_TEMPLATES "/usr/share/estcgi/templates"
 #define EST_DEFAULT_ID_PATTERN "^[A-Za-z0-9._:-]{1,64}$"
 
 /* ---- errors ---------------------------------------------------------- */
@@ -119,6 +120,8 @@ struct est_conf {
 	int     id_re_ok;       /* id_re must be regfree'd */
 	char   *store_dir;      /* Berkeley DB environment directory */
 	char   *log_dest;       /* "stderr", "syslog" */
+	char   *templates_dir;  /* dashboard HTML templates */
+	char   *time_zone;      /* TZ for times shown to people */
 };
 
 const char  *conf_path(void);
@@ -289,6 +292,7 @@ struct est_resp {
 	int         www_auth;      /* send WWW-Authenticate: Basic */
 	char       *body;          /* owned */
 	size_t      body_len;
+	char       *headers;       /* owned extra header lines (CRLF each) */
 };
 
 /* Reads one variable of the request's environment. */

@@ -14,7 +14,7 @@
 
 #include "est.h"
 
-#define HTTP_HEAD_MAX 1024 /* longest response header block we write */
+#define HTTP_HEAD_MAX 4096 /* longest response header block we write */
 
 /* Returns env var name via get(), or def when unset. */
 static const char *
@@ -171,6 +171,8 @@ resp_free(struct est_resp *resp)
 {
 	free(resp->body);
 	resp->body = NULL;
+	free(resp->headers);
+	resp->headers = NULL;
 }
 
 /*
@@ -270,6 +272,8 @@ resp_write(const struct est_resp *resp, est_write_fn wr, void *arg)
 	if (resp->www_auth)
 		HEAD_ADD("WWW-Authenticate: Basic realm=\"estcgi\"\r\n");
 	HEAD_ADD("Cache-Control: no-store\r\n");
+	if (resp->headers != NULL)
+		HEAD_ADD("%s", resp->headers);
 	HEAD_ADD("Content-Length: %zu\r\n\r\n", resp->body_len);
 #undef HEAD_ADD
 

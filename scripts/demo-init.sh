@@ -5,6 +5,7 @@
 # with random passwords, and est.conf.  THE DEMO CA IS FOR TESTING ONLY.
 set -eu
 R=$1
+TOP=$(cd "$(dirname "$0")/.." && pwd)
 [ -f "$R/est.conf" ] && exit 0
 umask 077
 mkdir -p "$R/ca" "$R/tls" "$R/db" "$R/logs" "$R/apache" "$R/fcgid"
@@ -70,5 +71,7 @@ bootstrap_validity_days = 30;
 device_id_pattern = "^[A-Za-z0-9._:-]{1,64}\$";
 store_dir = "db";
 log = "stderr";
+templates_dir = "$TOP/templates";
+time_zone = "UTC";
 CONF
 echo "estcgi: demo CA and users created in $R (the demo CA is for testing only)"
