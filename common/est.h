@@ -36,6 +36,7 @@
 #define EST_MAX_REASON        256   /* longest one-line failure reason */
 #define EST_MAX_CERT_DER      16384 /* largest certificate stored */
 #define EST_MAX_PEM           32768 /* largest SSL_CLIENT_CERT accepted */
+#define EST_MAX_PARAM         256   /* longest decoded query/path value */
 #define EST_SERIAL_LEN        20    /* RFC 5280 4.1.2.2: at most 20 octets */
 #define EST_SERIAL_TRIES      8     /* fresh serials tried before giving up */
 #define EST_TXN_RETRIES       8     /* deadlock retries per transaction */
@@ -278,6 +279,10 @@ struct est_req {
 	const char *user_agent;    /* HTTP_USER_AGENT or "" */
 	const char *path_info;     /* PATH_INFO or "" */
 	const char *request_uri;   /* REQUEST_URI or "" */
+	const char *script_name;   /* SCRIPT_NAME or "" */
+	const char *query;         /* QUERY_STRING or "" */
+	const char *origin;        /* HTTP_ORIGIN or NULL (CSRF checks only) */
+	const char *host;          /* HTTP_HOST or "" */
 	char       *body;          /* owned, NUL-terminated, NULL if none */
 	size_t      body_len;
 	int         body_err;      /* EST_OK or why the body was not read */
@@ -305,6 +310,10 @@ typedef int (*est_write_fn)(const char *buf, size_t n, void *arg);
 void         req_init(struct est_req *, est_getenv_fn, est_read_fn, void *arg);
 void         req_free(struct est_req *);
 int          content_type_is(const char *ctype, const char *want);
+enum est_err url_decode(const char *in, size_t inlen, char *out,
+                        size_t outsz);
+enum est_err query_param(const char *query, const char *name, char *out,
+                         size_t outsz);
 void         resp_init(struct est_resp *);
 void         resp_free(struct est_resp *);
 void         resp_error(struct est_resp *, enum est_err);

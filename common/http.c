@@ -111,6 +111,10 @@ req_init(struct est_req *req, est_getenv_fn get, est_read_fn rd, void *arg)
 	req->user_agent = req_var(get, arg, "HTTP_USER_AGENT", "");
 	req->path_info = req_var(get, arg, "PATH_INFO", "");
 	req->request_uri = req_var(get, arg, "REQUEST_URI", "");
+	req->script_name = req_var(get, arg, "SCRIPT_NAME", "");
+	req->query = req_var(get, arg, "QUERY_STRING", "");
+	req->origin = get("HTTP_ORIGIN", arg);
+	req->host = req_var(get, arg, "HTTP_HOST", "");
 	if (req->remote_user != NULL && *req->remote_user == '\0')
 		req->remote_user = NULL;
 
@@ -155,6 +159,86 @@ content_type_is(const char *ctype, const char *want)
 	while (*ctype == ' ' || *ctype == '\t')
 		ctype++;
 	return *ctype == '\0' || *ctype == ';';
+}
+
+/* Returns the value of hex digit c, or -1. */
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Percent-decodes in[0..inlen) (RFC 3986 2.1; '+' is a space, as HTML
+ * forms send it) into out (outsz bytes, NUL-terminated).  A malformed
+ * escape, a decoded NUL or control byte, or output that does not fit is
+ * EST_ERR_BAD_REQUEST: values are device IDs and filters, never binary.
+ */
+enum est_err
+url_decode(const char *in, size_t inlen, char *out, size_t outsz)
+{
+	size_t i, o = 0;
+	int    hi, lo;
+	char   c;
+
+	for (i = 0; i < inlen; i++) {
+		c = in[i];
+		if (c == '+')
+			c = ' ';
+		else if (c == '%') {
+			if (i + 2 >= inlen)
+				return est_fail(EST_ERR_BAD_REQUEST,
+				    "truncated %%-escape in the URL");
+			if ((hi = hexval(in[i + 1])) < 0 ||
+			    (lo = hexval(in[i + 2])) < 0)
+				return est_fail(EST_ERR_BAD_REQUEST,
+				    "bad %%-escape in the URL");
+			c = (char)(hi * 16 + lo);
+			i += 2;
+		}
+		if ((unsigned char)c < 0x20 || c == 0x7f)
+			return est_fail(EST_ERR_BAD_REQUEST,
+			    "control character in the URL");
+		if (o + 1 >= outsz)
+			return est_fail(EST_ERR_BAD_REQUEST,
+			    "URL value longer than %zu bytes", outsz - 1);
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	return EST_OK;
+}
+
+/*
+ * Finds name in an application/x-www-form-urlencoded query string and
+ * decodes its value into out.  Returns EST_OK, EST_ERR_NOT_FOUND when
+ * absent (out is ""), or url_decode()'s error.
+ */
+enum est_err
+query_param(const char *query, const char *name, char *out, size_t outsz)
+{
+	size_t      nlen = strlen(name), plen;
+	const char *p = query;
+
+	if (outsz > 0)
+		out[0] = '\0';
+	while (p != NULL && *p != '\0') {
+		plen = strcspn(p, "&;");
+		if (plen > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=')
+			return url_decode(p + nlen + 1, plen - nlen - 1, out,
+			    outsz);
+		if (plen == nlen && strncmp(p, name, nlen) == 0)
+			return EST_OK; /* "name" alone: empty value */
+		p += plen;
+		if (*p != '\0')
+			p++;
+	}
+	return EST_ERR_NOT_FOUND;
 }
 
 /* Sets up an empty 200 response. */

@@ -234,6 +234,40 @@ error_table(void **state)
 	assert_int_equal(est_err_status(EST_ERR_MEDIA_TYPE), 415);
 }
 
+/* RFC 3986 2.1 percent-decoding and query parameters. */
+static void
+url_values(void **state)
+{
+	char v[16];
+
+	(void)state;
+	assert_int_equal(url_decode("a%20b+c", 7, v, sizeof(v)), EST_OK);
+	assert_string_equal(v, "a b c");
+	assert_int_equal(url_decode("%2e%2E", 6, v, sizeof(v)), EST_OK);
+	assert_string_equal(v, "..");
+	assert_int_equal(url_decode("a%00", 4, v, sizeof(v)),
+	    EST_ERR_BAD_REQUEST);
+	assert_int_equal(url_decode("a%0a", 4, v, sizeof(v)),
+	    EST_ERR_BAD_REQUEST);
+	assert_int_equal(url_decode("a%2", 3, v, sizeof(v)),
+	    EST_ERR_BAD_REQUEST);
+	assert_int_equal(url_decode("%zz", 3, v, sizeof(v)),
+	    EST_ERR_BAD_REQUEST);
+	assert_int_equal(url_decode("0123456789abcdef", 16, v, sizeof(v)),
+	    EST_ERR_BAD_REQUEST);
+	assert_int_equal(query_param("q=dev%2d1&state=enrolled", "state", v,
+	    sizeof(v)), EST_OK);
+	assert_string_equal(v, "enrolled");
+	assert_int_equal(query_param("q=dev%2d1&state=enrolled", "q", v,
+	    sizeof(v)), EST_OK);
+	assert_string_equal(v, "dev-1");
+	assert_int_equal(query_param("qq=1", "q", v, sizeof(v)),
+	    EST_ERR_NOT_FOUND);
+	assert_int_equal(query_param("", "q", v, sizeof(v)), EST_ERR_NOT_FOUND);
+	assert_int_equal(query_param("a=1&q", "q", v, sizeof(v)), EST_OK);
+	assert_string_equal(v, "");
+}
+
 int
 main(void)
 {
@@ -244,6 +278,7 @@ main(void)
 		cmocka_unit_test(body_limits),
 		cmocka_unit_test(error_responses),
 		cmocka_unit_test(error_table),
+		cmocka_unit_test(url_values),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
