@@ -180,6 +180,7 @@ enum est_op {
 	EST_OP_SIMPLEREENROLL,
 	EST_OP_BOOTSTRAP,
 	EST_OP_OTHER,
+	EST_OP_DELETE,          /* an admin deleted the device (registry API) */
 	EST_OP__MAX
 };
 extern const char *const est_op_names[EST_OP__MAX];
@@ -188,6 +189,8 @@ enum est_dev_state {
 	DEV_NONE,
 	DEV_BOOTSTRAPPED,
 	DEV_ENROLLED,
+	DEV_PENDING,            /* reserved: waiting for approval (not set yet) */
+	DEV_REVOKED,            /* reserved: set by revocation (issue 4) */
 	DEV_STATE__MAX
 };
 extern const char *const est_dev_state_names[DEV_STATE__MAX];
@@ -211,6 +214,8 @@ struct est_device {
 	size_t             serial_len;
 	char               last_ip[EST_MAX_IP + 1];
 	char               last_ua[EST_MAX_UA + 1];
+	int64_t            not_after;  /* current certificate's notAfter, 0 if
+	                                * none; set by whoever sets serial */
 };
 
 struct est_cert {
@@ -381,5 +386,110 @@ enum est_err tmpl_load(const char *dir, const char *name, struct est_tmpl *);
 void         tmpl_free(struct est_tmpl *);
 enum est_err tmpl_render(const struct est_tmpl *, struct est_buf *,
                          tmpl_key_fn fn, void *arg);
+
+/* ---- registry (store.c) ---------------------------------------------- */
+
+/*
+ * Listing, statistics and deletion for the device API, the dashboard and
+ * /metrics.  Pages are read with cursors over sorted indexes: a page
+ * never costs more than EST_LIST_SCAN_MAX records examined, however big
+ * the store.  Statistics come from counters the store updates in the
+ * same transaction as the data (txn_device_put, txn_event_add,
+ * store_device_delete); nothing is recomputed by scanning.
+ */
+
+#define EST_LIST_DEFAULT     50     /* page size when none is asked */
+#define EST_LIST_MAX         500    /* largest page of devices or events */
+#define EST_LIST_SCAN_MAX    10000  /* records examined per page at most;
+                                     * a page cut short still has a cursor */
+#define EST_LIST_OFFSET_MAX  10000  /* largest `offset` (use cursors) */
+#define EST_CURSOR_MAX       160    /* longest opaque cursor string */
+#define EST_MAX_DEVICE_CERTS 1000   /* certificates listed per device */
+#define EST_STATS_HOURS      (7 * 24) /* hourly enrollment chart length */
+#define EST_CRL_CESSATION    5      /* RFC 5280 5.3.1 cessationOfOperation */
+#define EST_HEX_SERIAL_MAX   (2 * EST_SERIAL_LEN + 1) /* hex + NUL */
+
+/* The `state` filter: a stored state, any, or "expired" (the current
+ * certificate's notAfter has passed, whatever the stored state). */
+#define EST_FILTER_ANY       (-1)
+#define EST_FILTER_EXPIRED   (-2)
+
+struct est_dev_query {
+	size_t  limit;                      /* 1..EST_LIST_MAX */
+	char    cursor[EST_CURSOR_MAX + 1]; /* "" = first page; else the
+	                                     * next_cursor of the last page */
+	size_t  offset;                     /* records skipped (no cursor);
+	                                     * at most EST_LIST_OFFSET_MAX */
+	int     state;                      /* enum est_dev_state, or
+	                                     * EST_FILTER_ANY / _EXPIRED */
+	char    q[EST_MAX_DEVICE_ID + 1];   /* ID prefix, "" = any */
+	int     expiring_within_days;       /* > 0: only devices whose current
+	                                     * cert expires in [now, now+days) */
+	int64_t now;                        /* 0: the store reads the clock */
+};
+
+struct est_event_query {
+	size_t limit;                       /* 1..EST_LIST_MAX */
+	char   cursor[EST_CURSOR_MAX + 1];  /* "" = newest first */
+	char   device[EST_MAX_DEVICE_ID + 1]; /* "" = every device */
+};
+
+struct est_stats {
+	int64_t  now;                         /* when computed (unix secs) */
+	uint64_t devices;                     /* registered devices */
+	uint64_t by_state[DEV_STATE__MAX];    /* by stored state */
+	uint64_t expired;                     /* current cert expired (also
+	                                       * counted in by_state) */
+	uint64_t expiring_7d;                 /* current cert expires within */
+	uint64_t expiring_30d;                /* 7 / 30 days from now */
+	uint64_t enroll_24h;                  /* issuances, last 24 hours */
+	uint64_t refusals_24h;                /* refused requests, 24 hours */
+	uint64_t enroll_total;                /* issuances ever */
+	uint64_t refusals_total;              /* refusals ever */
+	uint64_t deletes_total;               /* devices deleted ever */
+	int64_t  hour0;                       /* start (unix secs) of the
+	                                       * hour of enroll_hourly[0] */
+	uint32_t enroll_hourly[EST_STATS_HOURS]; /* oldest first; the last
+	                                       * is the current hour */
+};
+
+/*
+ * store_devices_list: one page of devices matching q into items (q->limit
+ *   entries, caller's array), *n set; next gets the cursor of the next
+ *   page ("" at the end).  Sorted by ID; with expiring_within_days or
+ *   EST_FILTER_EXPIRED sorted by notAfter, then ID.  EST_ERR_BAD_REQUEST
+ *   for a malformed or foreign cursor, too large a limit or offset.
+ * store_device_certs: certificates of device id (DER not read: der NULL),
+ *   newest notBefore first, at most max into out, *n set.  A device
+ *   without certificates gives *n = 0 (not an error; deleted devices
+ *   keep their revoked certificates).
+ * store_events_list: events newest first, of one device or all.
+ * store_stats: the counters at time now (0: the clock).
+ * store_device_delete: removes device id in one synced transaction:
+ *   its certificates not yet revoked become CERT_REVOKED (revoked_at now,
+ *   reason EST_CRL_CESSATION), the device record goes (so it may
+ *   bootstrap again), and ev (user, ip, ua filled by the caller; op,
+ *   device, status, reason set here) is recorded.  EST_ERR_NOT_FOUND if
+ *   absent.
+ * device_expired: 1 when the device's current certificate has expired.
+ * est_hex: len bytes as lower-case hex into out (2 * len + 1 bytes).
+ */
+enum est_err store_devices_list(struct est_store *,
+                                const struct est_dev_query *,
+                                struct est_device *items, size_t *n,
+                                char next[EST_CURSOR_MAX + 1]);
+enum est_err store_device_certs(struct est_store *, const char *id,
+                                struct est_cert *out, size_t max,
+                                size_t *n);
+enum est_err store_events_list(struct est_store *,
+                               const struct est_event_query *,
+                               struct est_event *items, size_t *n,
+                               char next[EST_CURSOR_MAX + 1]);
+enum est_err store_stats(struct est_store *, int64_t now,
+                         struct est_stats *out);
+enum est_err store_device_delete(struct est_store *, const char *id,
+                                 struct est_event *ev);
+int          device_expired(const struct est_device *, int64_t now);
+void         est_hex(const unsigned char *p, size_t len, char *out);
 
 #endif /* EST_H */

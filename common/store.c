@@ -71,11 +71,11 @@ enum store_mode {
 
 const char *const est_op_names[EST_OP__MAX] = {
 	"none", "cacerts", "simpleenroll", "simplereenroll", "bootstrap",
-	"other"
+	"other", "delete"
 };
 
 const char *const est_dev_state_names[DEV_STATE__MAX] = {
-	"none", "bootstrapped", "enrolled"
+	"none", "bootstrapped", "enrolled", "pending", "revoked"
 };
 
 const char *const est_cert_status_names[CERT_STATUS__MAX] = {
