@@ -20,6 +20,19 @@
 #define CSR_MAX_RSA_BITS  16384 /* OpenSSL's own RSA verification limit */
 #define CSR_MAX_GROUP     64    /* longest EC group name we read */
 #define CSR_NO_IDX        (-1)  /* "not found" from the *_by_NID calls */
+#define CSR_MAX_SANS      32    /* subjectAltName entries accepted */
+#define CSR_MAX_SAN_BYTES 255   /* longest dNSName, rfc822Name or URI */
+#define CSR_IPV4_LEN      4     /* RFC 5280 4.2.1.6: iPAddress octets ... */
+#define CSR_IPV6_LEN      16    /* ... of IPv4 or IPv6 */
+
+/* Characters allowed besides letters and digits (RFC 5280 4.2.1.6):
+ * dNSName in preferred name syntax (RFC 1034 3.5) plus the wildcard and
+ * the underscore seen in practice; rfc822Name as RFC 5322 3.2.3 atext
+ * with '.' and '@'; URI as RFC 3986 2.2/2.3 plus '%'.  Never controls,
+ * spaces, NUL, or the markup characters < > " outside the URI set. */
+#define CSR_DNS_EXTRA   "-._*"
+#define CSR_EMAIL_EXTRA "!#$%&'*+-/=?^_`{|}~.@"
+#define CSR_URI_EXTRA   "-._~:/?#[]@!$&'()*+,;=%"
 
 /*
  * Parses one DER PKCS#10 request from der[0..len); the whole input must
@@ -220,10 +233,110 @@ san_find(const STACK_OF(X509_EXTENSION) *exts, X509_EXTENSION **san)
 }
 
 /*
+ * Returns whether the IA5String s is 1..CSR_MAX_SAN_BYTES bytes of
+ * letters, digits and the characters of extra only.  Borrows both.
+ */
+static int
+san_text_ok(const ASN1_STRING *s, const char *extra)
+{
+	const unsigned char *p = ASN1_STRING_get0_data(s);
+	int                  i, len = ASN1_STRING_length(s);
+
+	if (len < 1 || len > CSR_MAX_SAN_BYTES)
+		return 0;
+	for (i = 0; i < len; i++) {
+		if ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
+		    (p[i] >= '0' && p[i] <= '9'))
+			continue;
+		if (p[i] == '\0' || strchr(extra, p[i]) == NULL)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Checks one subjectAltName entry (number idx, from 1) that ca_sign()
+ * will copy into a certificate: dNSName, rfc822Name and URI must be
+ * clean text (no NUL, control, space or markup characters: a NUL-prefix
+ * name or an escape sequence must not reach a relying party or a log);
+ * iPAddress must be 4 or 16 octets (RFC 5280 4.2.1.6); otherName,
+ * directoryName and registeredID pass; x400Address and ediPartyName
+ * are refused.  Returns EST_OK or EST_ERR_BAD_DER with a reason that
+ * never quotes the entry.
+ */
+static enum est_err
+san_entry_check(const GENERAL_NAME *gn, int idx)
+{
+	const ASN1_STRING *s;
+	const char        *extra = NULL, *kind = NULL;
+	int                type;
+
+	s = GENERAL_NAME_get0_value(gn, &type);
+	switch (type) {
+	case GEN_DNS:
+		extra = CSR_DNS_EXTRA;
+		kind = "dNSName";
+		break;
+	case GEN_EMAIL:
+		extra = CSR_EMAIL_EXTRA;
+		kind = "rfc822Name";
+		break;
+	case GEN_URI:
+		extra = CSR_URI_EXTRA;
+		kind = "URI";
+		break;
+	case GEN_IPADD:
+		if (ASN1_STRING_length(s) != CSR_IPV4_LEN &&
+		    ASN1_STRING_length(s) != CSR_IPV6_LEN)
+			return est_fail(EST_ERR_BAD_DER, "CSR subjectAltName "
+			    "entry %d: iPAddress of %d octets (4 or 16 "
+			    "allowed)", idx, ASN1_STRING_length(s));
+		return EST_OK;
+	case GEN_OTHERNAME:
+	case GEN_DIRNAME:
+	case GEN_RID:
+		return EST_OK;
+	default:
+		return est_fail(EST_ERR_BAD_DER, "CSR subjectAltName entry "
+		    "%d: name type %d not accepted", idx, type);
+	}
+	if (!san_text_ok(s, extra))
+		return est_fail(EST_ERR_BAD_DER, "CSR subjectAltName entry "
+		    "%d: %s empty, longer than %d bytes or with a character "
+		    "not allowed", idx, kind, CSR_MAX_SAN_BYTES);
+	return EST_OK;
+}
+
+/*
+ * Checks the entries of a subjectAltName: 1..CSR_MAX_SANS of them, each
+ * passing san_entry_check().  Borrows gens.  Returns EST_OK or
+ * EST_ERR_BAD_DER with a reason.
+ */
+static enum est_err
+san_entries_check(const GENERAL_NAMES *gens)
+{
+	enum est_err rc;
+	int          i, n = sk_GENERAL_NAME_num(gens);
+
+	if (n < 1)
+		return est_fail(EST_ERR_BAD_DER,
+		    "CSR subjectAltName is malformed");
+	if (n > CSR_MAX_SANS)
+		return est_fail(EST_ERR_BAD_DER, "CSR has %d subjectAltName "
+		    "entries (maximum %d)", n, CSR_MAX_SANS);
+	for (i = 0; i < n; i++)
+		if ((rc = san_entry_check(sk_GENERAL_NAME_value(gens, i),
+		    i + 1)) != EST_OK)
+			return rc;
+	return EST_OK;
+}
+
+/*
  * Checks the request's extensions decode and that it carries at most
  * one subjectAltName, itself well formed (RFC 2986 4.1, RFC 5280
- * 4.2.1.6), since ca_sign() copies it verbatim.  Returns EST_OK or
- * EST_ERR_BAD_DER with a reason.
+ * 4.2.1.6) and within our policy (san_entries_check()), since
+ * ca_sign() copies it verbatim.  Returns EST_OK or EST_ERR_BAD_DER with
+ * a reason.
  */
 static enum est_err
 csr_check_exts(X509_REQ *req)
@@ -243,12 +356,13 @@ csr_check_exts(X509_REQ *req)
 		est_fail(rc, "CSR has more than one subjectAltName");
 		goto out;
 	}
-	if (ext != NULL && ((gens = X509V3_EXT_d2i(ext)) == NULL ||
-	    sk_GENERAL_NAME_num(gens) < 1)) {
+	if (ext != NULL && (gens = X509V3_EXT_d2i(ext)) == NULL) {
 		ERR_clear_error();
 		est_fail(rc, "CSR subjectAltName is malformed");
 		goto out;
 	}
+	if (gens != NULL && (rc = san_entries_check(gens)) != EST_OK)
+		goto out;
 	rc = EST_OK;
 out:
 	GENERAL_NAMES_free(gens);
@@ -390,6 +504,12 @@ name_device_id(const X509_NAME *name, const regex_t *id_re,
 	}
 	if (regexec(id_re, (char *)utf8, 0, NULL, 0) != 0) {
 		est_fail(rc, "device ID does not match the allowed pattern");
+		goto out;
+	}
+	/* IDs appear as URL path segments (registry API): RFC 3986 5.2.4
+	 * dot-segments are never IDs, whatever the pattern allows. */
+	if (strcmp((char *)utf8, ".") == 0 || strcmp((char *)utf8, "..") == 0) {
+		est_fail(rc, "device ID may not be a dot-segment ('.' or '..')");
 		goto out;
 	}
 	memcpy(id, utf8, (size_t)len + 1);

@@ -465,6 +465,59 @@ name_id_direct(void **state)
 	regfree(&any);
 }
 
+/* subjectAltName policy: clean text names, 4- or 16-octet addresses,
+ * at most 32 entries; dot-segment device IDs are refused. */
+static void
+san_policy(void **state)
+{
+	static const char *const good[] = {
+		"DNS:dev-1.example,DNS:*.dev_1.example",
+		"IP:192.0.2.1,IP:2001:db8::1",
+		"email:a.b+c@example.com",
+		"URI:https://example.com/a?b=c%20d#e,RID:1.2.3.4",
+	};
+	static const char *const bad[] = {
+		"DNS:<script>", "DNS:a b.example", "DNS:a\"b",
+		"email:<x>@example.com", "URI:https://example.com/<b>",
+		"URI:https://example.com/a b",
+	};
+	struct keys *k = *state;
+	struct spec  s = { .key = k->p256, .md = EVP_sha256(),
+	    .cn = { "dev1" } };
+	char         id[EST_MAX_DEVICE_ID + 1], many[33 * 9 + 1];
+	size_t       i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		s.san = good[i];
+		assert_int_equal(check_spec(k, &s, id), EST_OK);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		s.san = bad[i];
+		expect_csr(k, &s, EST_ERR_BAD_DER);
+		assert_non_null(strstr(est_reason(EST_ERR_BAD_DER),
+		    "not allowed"));
+		assert_null(strchr(est_reason(EST_ERR_BAD_DER), '<'));
+	}
+	/* 32 entries pass, 33 do not. */
+	many[0] = '\0';
+	for (i = 0; i < 32; i++)
+		strcat(many, i ? ",DNS:a.ex" : "DNS:a.ex");
+	s.san = many;
+	assert_int_equal(check_spec(k, &s, id), EST_OK);
+	strcat(many, ",DNS:a.ex");
+	expect_csr(k, &s, EST_ERR_BAD_DER);
+	assert_non_null(strstr(est_reason(EST_ERR_BAD_DER), "maximum 32"));
+
+	s.san = NULL;
+	s.cn[0] = "..";
+	expect_csr(k, &s, EST_ERR_BAD_ID);
+	assert_non_null(strstr(est_reason(EST_ERR_BAD_ID), "dot-segment"));
+	s.cn[0] = ".";
+	expect_csr(k, &s, EST_ERR_BAD_ID);
+	s.cn[0] = "...";
+	assert_int_equal(check_spec(k, &s, id), EST_OK);
+}
+
 /* Two subjectAltName extensions are refused. */
 static void
 two_sans(void **state)
@@ -572,6 +625,7 @@ main(void)
 		cmocka_unit_test(bad_ids),
 		cmocka_unit_test(name_id_direct),
 		cmocka_unit_test(two_sans),
+		cmocka_unit_test(san_policy),
 		cmocka_unit_test(matches_cert),
 	};
 
