@@ -40,7 +40,11 @@ PROG_BINS := $(PROGS:%=$(BUILD)/cgi-bin/%)
 UNIT     := b64 csr ca store http tmpl
 UNIT_BINS := $(UNIT:%=$(BUILD)/tests/test-%)
 
-.PHONY: all deps deps-check run start stop test e2e clean
+# The load tool (tests/bench/, not part of the server): make bench.
+BENCH     := estload
+BENCH_BINS := $(BENCH:%=$(BUILD)/bench/%)
+
+.PHONY: all deps deps-check run start stop test e2e bench clean
 .DELETE_ON_ERROR:
 
 all: $(PROG_BINS)
@@ -71,6 +75,11 @@ $(BUILD)/tests/test-%: tests/unit/test-%.c $(LIB) common/est.h
 	@[ "$(V)" = 1 ] || echo "  CCLD    $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 
+$(BUILD)/bench/%: tests/bench/%.c
+	@mkdir -p $(@D)
+	@[ "$(V)" = 1 ] || echo "  CCLD    $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -pthread -o $@ $< -lssl -lcrypto
+
 # Installs what is missing (needs root; prints the command otherwise).
 deps:
 	@sh scripts/deps.sh install $(DEB_PKGS)
@@ -95,6 +104,12 @@ test: deps-check all $(UNIT_BINS)
 
 e2e: deps-check all
 	@TEST_PORT=$(TEST_PORT) bash tests/e2e/run.sh
+
+# Benchmarks against a fresh instance on BENCH_PORT (prints a table and
+# writes it to $(BUILD)/bench/results-*.txt); no test asserts a time.
+BENCH_PORT ?= 28443
+bench: deps-check all $(BENCH_BINS)
+	@BENCH_PORT=$(BENCH_PORT) bash tests/bench/run.sh
 
 clean:
 	rm -rf $(BUILD)
