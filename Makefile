@@ -37,7 +37,7 @@ LIB      := $(BUILD)/libestcgi.a
 PROGS    := cacerts simpleenroll simplereenroll bootstrap unsupported
 PROG_BINS := $(PROGS:%=$(BUILD)/cgi-bin/%)
 
-UNIT     := b64 csr ca store http tmpl
+UNIT     := b64 csr ca store http tmpl registry
 UNIT_BINS := $(UNIT:%=$(BUILD)/tests/test-%)
 
 # The load tool (tests/bench/, not part of the server): make bench.

@@ -35,6 +35,7 @@ struct enroll_job {
 	X509           *issued;                      /* out */
 	unsigned char   serial[EST_SERIAL_LEN];      /* out */
 	size_t          serial_len;
+	int64_t         not_after;                   /* out */
 };
 
 /* Copies src into dst of size n, truncating; always NUL-terminates. */
@@ -157,6 +158,7 @@ issue_cert(struct est_txn *txn, struct enroll_job *job)
 		rec.not_after = (int64_t)time(NULL) + (int64_t)job->days * 86400;
 		rec.der = der;
 		rec.der_len = (size_t)len;
+		job->not_after = rec.not_after;
 		rc = txn_cert_insert(txn, &rec);
 		if (rc != EST_ERR_EXISTS)
 			break;
@@ -213,6 +215,7 @@ enroll_txn(struct est_txn *txn, void *arg)
 	dev.updated = (int64_t)time(NULL);
 	memcpy(dev.serial, job->serial, job->serial_len);
 	dev.serial_len = job->serial_len;
+	dev.not_after = job->not_after;
 	copy_str(dev.last_ip, sizeof(dev.last_ip), job->ip);
 	copy_str(dev.last_ua, sizeof(dev.last_ua), job->ua);
 	if ((rc = txn_device_put(txn, &dev)) != EST_OK)

@@ -13,6 +13,24 @@
  *                    keyed by the certificate's device ID
  *   events           btree, key = time_us (8 bytes BE) + pid (4 BE) +
  *                    per-process counter (4 BE): unique, time-ordered
+ *   events_by_device btree, key = device ID + NUL + event key, no data:
+ *                    a device's events in time order
+ *   devidx           btree, no data; keys 's' + state (1) + ID (devices
+ *                    by stored state, in ID order) and 'x' + notAfter
+ *                    (8 BE) + ID (devices by expiry of the current
+ *                    certificate; revoked devices left out)
+ *   counters         btree, value = 8-byte BE signed count; keys
+ *                    's' + state (devices by state), 'x' + hour (4 BE,
+ *                    unix hours) of notAfter (expiry buckets, as devidx
+ *                    'x'), 'e' + hour (issuances), 'r' + hour (refusals),
+ *                    "te", "tr", "td" (totals: issuances, refusals,
+ *                    deletions)
+ *
+ * devidx, events_by_device and counters are maintained by
+ * txn_device_put(), txn_event_add() and store_device_delete() in the
+ * caller's transaction.  Counter changes are collected during the
+ * transaction and applied, in key order, just before it commits, so the
+ * few hot counter pages are write-locked only for the commit itself.
  *
  * Records are explicitly encoded byte strings: a version byte, then
  * big-endian fixed-width integers and length-prefixed strings and blobs.
@@ -25,6 +43,7 @@
  * next opener ran recovery).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -39,6 +58,22 @@
 #define STORE_DB_CERTS     "certs"
 #define STORE_DB_EVENTS    "events"
 #define STORE_DB_BY_DEVICE "certs_by_device"
+#define STORE_DB_EV_BY_DEV "events_by_device"
+#define STORE_DB_DEVIDX    "devidx"
+#define STORE_DB_COUNTERS  "counters"
+#define STORE_MAX_LOCKS    20000 /* lock table (set when the env is made) */
+#define STORE_REC_V2       2     /* device record with notAfter */
+#define IDX_STATE          's'   /* devidx/counters: by state */
+#define IDX_EXPIRY         'x'   /* devidx/counters: by expiry */
+#define CTR_ENROLL_HOUR    'e'   /* counters: issuances per hour */
+#define CTR_REFUSE_HOUR    'r'   /* counters: refusals per hour */
+#define CTR_KEY_MAX        (1 + 8 + EST_MAX_DEVICE_ID) /* longest key */
+#define CTR_DELTAS_MIN     16    /* first allocation of counter deltas */
+#define SECS_PER_HOUR      3600
+#define SECS_PER_DAY       86400
+#define IDX_KEY_MAX        (1 + 8 + EST_MAX_DEVICE_ID) /* devidx key */
+#define EVDEV_KEY_MAX      (EST_MAX_DEVICE_ID + 1 + EVENT_KEY_LEN)
+#define STORE_CERTS_READ_MAX 100000 /* certificates read for one device */
 #define STORE_FILE_MODE    0660  /* environment and database files */
 #define STORE_ENV_FLAGS    (DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK |     \
                             DB_INIT_LOG | DB_INIT_MPOOL | DB_THREAD |    \
@@ -55,7 +90,8 @@
 
 /* Largest encoded records (see the *_encode functions). */
 #define DEV_REC_MAX   (1 + 1 + 8 + 8 + 2 + EST_MAX_USER +                  \
-                       1 + EST_SERIAL_LEN + 2 + EST_MAX_IP + 2 + EST_MAX_UA)
+                       1 + EST_SERIAL_LEN + 2 + EST_MAX_IP + 2 + EST_MAX_UA \
+                       + 8)
 #define CERT_REC_MAX  (1 + 1 + 1 + 8 + 8 + 8 + 4 +                         \
                        2 + EST_MAX_DEVICE_ID + 4 + EST_MAX_CERT_DER)
 #define EVENT_REC_MAX (1 + 1 + 4 + 2 + EST_MAX_DEVICE_ID + 2 + EST_MAX_USER + \
@@ -89,6 +125,16 @@ struct est_store {
 	DB     *certs;
 	DB     *by_device;
 	DB     *events;
+	DB     *ev_by_dev;
+	DB     *devidx;
+	DB     *counters;
+};
+
+/* One pending change of a counter (key, amount). */
+struct ctr_delta {
+	unsigned char key[CTR_KEY_MAX];
+	size_t        klen;
+	int64_t       delta;
 };
 
 struct est_txn {
@@ -96,6 +142,10 @@ struct est_txn {
 	DB_TXN           *tid;      /* NULL for STORE_NOTXN reads */
 	int               deadlock; /* a call hit DB_LOCK_DEADLOCK */
 	int               panic;    /* a call hit DB_RUNRECOVERY */
+	struct ctr_delta *deltas;   /* counter changes applied at commit */
+	size_t            ndeltas;
+	size_t            cdeltas;  /* allocated */
+	int               nomem;    /* recording a delta failed */
 };
 
 /* Arguments of the single-read functions run through store_loop(). */
@@ -253,8 +303,8 @@ field_len(const char *s, size_t size, size_t *len)
 	return *len < size ? 0 : -1;
 }
 
-/* Encodes a device record (v1: version, state, created, updated, owner,
- * serial, last_ip, last_ua) into buf (DEV_REC_MAX bytes).  Returns the
+/* Encodes a device record (v2: version, state, created, updated, owner,
+ * serial, last_ip, last_ua, not_after; v1 lacked not_after) into buf (DEV_REC_MAX bytes).  Returns the
  * record length, or 0 if a field is out of range. */
 static size_t
 device_encode(const struct est_device *dev, unsigned char *buf)
@@ -268,7 +318,7 @@ device_encode(const struct est_device *dev, unsigned char *buf)
 	    field_len(dev->last_ip, sizeof(dev->last_ip), &ip) == -1 ||
 	    field_len(dev->last_ua, sizeof(dev->last_ua), &ua) == -1)
 		return 0;
-	enc_uint(&e, STORE_REC_V1, 1);
+	enc_uint(&e, STORE_REC_V2, 1);
 	enc_uint(&e, (uint64_t)dev->state, 1);
 	enc_uint(&e, (uint64_t)dev->created, 8);
 	enc_uint(&e, (uint64_t)dev->updated, 8);
@@ -276,6 +326,7 @@ device_encode(const struct est_device *dev, unsigned char *buf)
 	enc_blob8(&e, dev->serial, dev->serial_len);
 	enc_str(&e, dev->last_ip, ip);
 	enc_str(&e, dev->last_ua, ua);
+	enc_uint(&e, (uint64_t)dev->not_after, 8);
 	return e.overflow ? 0 : e.len;
 }
 
@@ -285,7 +336,7 @@ static enum est_err
 device_decode(const DBT *key, const DBT *data, struct est_device *out)
 {
 	struct dec d = { data->data, data->size, 0, 0 };
-	unsigned   state;
+	unsigned   state, version;
 
 	memset(out, 0, sizeof(*out));
 	if (key->size == 0 || key->size > EST_MAX_DEVICE_ID ||
@@ -293,7 +344,8 @@ device_decode(const DBT *key, const DBT *data, struct est_device *out)
 		goto bad;
 	memcpy(out->id, key->data, key->size);
 	out->id[key->size] = '\0';
-	if (dec_uint(&d, 1) != STORE_REC_V1)
+	version = (unsigned)dec_uint(&d, 1);
+	if (version != STORE_REC_V1 && version != STORE_REC_V2)
 		goto bad;
 	state = (unsigned)dec_uint(&d, 1);
 	out->created = (int64_t)dec_uint(&d, 8);
@@ -302,6 +354,8 @@ device_decode(const DBT *key, const DBT *data, struct est_device *out)
 	dec_blob8(&d, out->serial, sizeof(out->serial), &out->serial_len);
 	dec_str(&d, out->last_ip, sizeof(out->last_ip));
 	dec_str(&d, out->last_ua, sizeof(out->last_ua));
+	if (version == STORE_REC_V2)
+		out->not_after = (int64_t)dec_uint(&d, 8);
 	if (d.bad || d.off != d.len || state >= DEV_STATE__MAX)
 		goto bad;
 	out->state = (enum est_dev_state)state;
@@ -358,11 +412,13 @@ cert_rec_device(const DBT *data, size_t *off, size_t *len)
 	return 0;
 }
 
-/* Decodes a certificate record whose key is the serial into out; out->der
- * is malloc'd (NULL when empty) and the caller frees it with cert_clear().
+/* Decodes a certificate record whose key is the serial into out; with
+ * want_der, out->der is malloc'd (NULL when empty) and the caller frees
+ * it with cert_clear(); without, der stays NULL (der_len is set).
  * Returns EST_OK, EST_ERR_NOMEM, or EST_ERR_INTERNAL if malformed. */
 static enum est_err
-cert_decode(const DBT *key, const DBT *data, struct est_cert *out)
+cert_decode(const DBT *key, const DBT *data, struct est_cert *out,
+    int want_der)
 {
 	struct dec           d = { data->data, data->size, 0, 0 };
 	const unsigned char *der;
@@ -390,7 +446,9 @@ cert_decode(const DBT *key, const DBT *data, struct est_cert *out)
 		goto bad;
 	out->status = (enum est_cert_status)status;
 	out->op = (enum est_op)op;
-	if (der_len > 0) {
+	if (!want_der)
+		out->der_len = der_len;
+	else if (der_len > 0) {
 		if ((out->der = malloc(der_len)) == NULL) {
 			memset(out, 0, sizeof(*out));
 			return est_fail(EST_ERR_NOMEM, "store: out of memory");
@@ -561,7 +619,8 @@ static void
 store_dbs_close(struct est_store *st)
 {
 	DB   **dbs[] = { &st->by_device, &st->certs, &st->devices,
-	                 &st->events };
+	                 &st->ev_by_dev, &st->events, &st->devidx,
+	                 &st->counters };
 	size_t i;
 	int    ret;
 
@@ -616,7 +675,7 @@ out:
 	return ret;
 }
 
-/* Opens the four databases of st and associates the index once.
+/* Opens the databases of st and associates the index once.
  * Returns 0 or a Berkeley DB error with *what naming the step. */
 static int
 store_dbs_open_once(struct est_store *st, const char **what)
@@ -634,6 +693,15 @@ store_dbs_open_once(struct est_store *st, const char **what)
 		return ret;
 	*what = STORE_DB_EVENTS;
 	if ((ret = store_db_open(st, &st->events, *what, 0)) != 0)
+		return ret;
+	*what = STORE_DB_EV_BY_DEV;
+	if ((ret = store_db_open(st, &st->ev_by_dev, *what, 0)) != 0)
+		return ret;
+	*what = STORE_DB_DEVIDX;
+	if ((ret = store_db_open(st, &st->devidx, *what, 0)) != 0)
+		return ret;
+	*what = STORE_DB_COUNTERS;
+	if ((ret = store_db_open(st, &st->counters, *what, 0)) != 0)
 		return ret;
 	*what = "associate " STORE_DB_BY_DEVICE;
 	return st->certs->associate(st->certs, NULL, st->by_device,
@@ -679,6 +747,10 @@ store_handles_open(struct est_store *st)
 	env->set_errcall(env, store_errcall);
 	what = "set cache size";
 	if ((ret = env->set_cachesize(env, 0, EST_STORE_CACHE_BYTES, 1)) != 0)
+		goto fail;
+	what = "set lock table size";
+	if ((ret = env->set_lk_max_locks(env, STORE_MAX_LOCKS)) != 0 ||
+	    (ret = env->set_lk_max_objects(env, STORE_MAX_LOCKS)) != 0)
 		goto fail;
 	what = "set deadlock detection";
 	if ((ret = env->set_lk_detect(env, DB_LOCK_DEFAULT)) != 0)
@@ -756,8 +828,11 @@ store_close(struct est_store *st)
 
 /* ---- transactions ----------------------------------------------------- */
 
+static enum est_err ctr_apply(struct est_txn *);
+
 /* Runs fn once in a transaction of the given mode (none for
- * STORE_NOTXN): commits on EST_OK, otherwise aborts.  t reports
+ * STORE_NOTXN): on EST_OK applies the counter changes fn's calls
+ * recorded and commits, otherwise aborts.  t reports
  * deadlock and panic.  Returns fn's or the commit's error. */
 static enum est_err
 store_once(struct est_store *st, est_txn_fn fn, void *arg,
@@ -778,6 +853,13 @@ store_once(struct est_store *st, est_txn_fn fn, void *arg,
 		t->tid = tid;
 	}
 	rc = fn(t, arg);
+	if (rc == EST_OK && t->nomem)
+		rc = est_fail(EST_ERR_NOMEM, "store: out of memory");
+	if (rc == EST_OK && !t->deadlock && !t->panic)
+		rc = ctr_apply(t);
+	free(t->deltas);
+	t->deltas = NULL;
+	t->ndeltas = t->cdeltas = 0;
 	if (tid != NULL) {
 		t->tid = NULL;
 		if (rc == EST_OK && !t->deadlock && !t->panic) {
@@ -929,6 +1011,11 @@ store_cert_get(struct est_store *st, const unsigned char *serial,
 
 /* ---- operations inside a transaction ---------------------------------- */
 
+static enum est_err dev_index_change(struct est_txn *,
+    const struct est_device *, const struct est_device *);
+static enum est_err event_index(struct est_txn *, const struct est_event *,
+    const unsigned char *);
+
 /* Copies device id into buf (EST_MAX_DEVICE_ID bytes) and points key at
  * it.  Returns EST_OK or EST_ERR_INTERNAL for an empty or long id. */
 static enum est_err
@@ -1002,11 +1089,13 @@ out:
 	return rc;
 }
 
-/* Writes dev (inserting or overwriting the record of dev->id).  Returns
- * EST_OK, EST_ERR_DEADLOCK, EST_ERR_INTERNAL or EST_ERR_STORE. */
+/* Writes dev (inserting or overwriting the record of dev->id), keeping
+ * the device indexes and counters in step.  Returns EST_OK,
+ * EST_ERR_DEADLOCK, EST_ERR_INTERNAL or EST_ERR_STORE. */
 enum est_err
 txn_device_put(struct est_txn *t, const struct est_device *dev)
 {
+	struct est_device old;
 	unsigned char buf[DEV_REC_MAX];
 	char          kbuf[EST_MAX_DEVICE_ID];
 	DBT           key, data;
@@ -1020,13 +1109,20 @@ txn_device_put(struct est_txn *t, const struct est_device *dev)
 	if ((len = device_encode(dev, buf)) == 0)
 		return est_fail(EST_ERR_INTERNAL,
 		    "store: device %s has a field out of range", dev->id);
+	/* The record it replaces, for the indexes and counters. */
+	rc = txn_device_get(t, dev->id, &old);
+	if (rc == EST_ERR_INTERNAL)
+		est_log(EST_LOG_WARN, "store: overwriting the malformed record "
+		    "of device %s", dev->id);
+	else if (rc != EST_OK && rc != EST_ERR_NOT_FOUND)
+		return rc;
 	memset(&data, 0, sizeof(data));
 	data.data = buf;
 	data.size = (u_int32_t)len;
 	if ((ret = t->st->devices->put(t->st->devices, t->tid, &key, &data,
 	    0)) != 0)
 		return txn_fail(t, "write device", ret);
-	return EST_OK;
+	return dev_index_change(t, rc == EST_OK ? &old : NULL, dev);
 }
 
 /* Reads certificate serial (len bytes) into out, write-locking it until
@@ -1055,7 +1151,7 @@ txn_cert_get(struct est_txn *t, const unsigned char *serial, size_t len,
 	else if (ret != 0)
 		rc = txn_fail(t, "read certificate", ret);
 	else
-		rc = cert_decode(&key, &data, out);
+		rc = cert_decode(&key, &data, out, 1);
 out:
 	free(data.data);
 	return rc;
@@ -1166,7 +1262,7 @@ txn_cert_update(struct est_txn *t, const struct est_cert *c)
 }
 
 /* Adds event ev, setting ev->time_us to the current time (CLOCK_REALTIME
- * microseconds) when it is 0.  Returns EST_OK, EST_ERR_DEADLOCK,
+ * microseconds) when it is 0, with its index entry and counters.  Returns EST_OK, EST_ERR_DEADLOCK,
  * EST_ERR_INTERNAL or EST_ERR_STORE. */
 enum est_err
 txn_event_add(struct est_txn *t, struct est_event *ev)
@@ -1209,7 +1305,7 @@ txn_event_add(struct est_txn *t, struct est_event *ev)
 		return est_fail(EST_ERR_EXISTS, "store: event key already stored");
 	if (ret != 0)
 		return txn_fail(t, "write event", ret);
-	return EST_OK;
+	return event_index(t, ev, kbuf);
 }
 
 /* Frees c->der and zeroes c, so it can be reused.  Safe on NULL. */
@@ -1220,4 +1316,1369 @@ cert_clear(struct est_cert *c)
 		return;
 	free(c->der);
 	memset(c, 0, sizeof(*c));
+}
+
+/* ---- counters ------------------------------------------------------------ */
+
+/* Writes v as an unsigned big-endian integer of width bytes into p. */
+static void
+put_be(unsigned char *p, uint64_t v, size_t width)
+{
+	size_t i;
+
+	for (i = 0; i < width; i++)
+		p[i] = (unsigned char)(v >> (8 * (width - 1 - i)));
+}
+
+/* Reads an unsigned big-endian integer of width bytes at p. */
+static uint64_t
+get_be(const unsigned char *p, size_t width)
+{
+	uint64_t v = 0;
+	size_t   i;
+
+	for (i = 0; i < width; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* Returns the unix hour of unix time secs (0 for times before 1970). */
+static uint32_t
+hour_of(int64_t secs)
+{
+	return secs <= 0 ? 0 : (uint32_t)(secs / SECS_PER_HOUR);
+}
+
+/* Builds the counter key kind + hour (4 BE) into k; returns its length. */
+static size_t
+ctr_key_hour(unsigned char *k, int kind, uint32_t hour)
+{
+	k[0] = (unsigned char)kind;
+	put_be(k + 1, hour, 4);
+	return 5;
+}
+
+/* Records that counter key (klen bytes) changes by delta when t commits
+ * (ctr_apply()).  On allocation failure marks t->nomem, which fails the
+ * transaction with EST_ERR_NOMEM. */
+static void
+ctr_add(struct est_txn *t, const unsigned char *key, size_t klen,
+    int64_t delta)
+{
+	struct ctr_delta *d;
+	size_t            ncap;
+
+	if (delta == 0 || klen == 0 || klen > CTR_KEY_MAX)
+		return;
+	if (t->ndeltas == t->cdeltas) {
+		ncap = t->cdeltas ? t->cdeltas * 2 : CTR_DELTAS_MIN;
+		if (ncap > SIZE_MAX / sizeof(*d) ||
+		    (d = realloc(t->deltas, ncap * sizeof(*d))) == NULL) {
+			t->nomem = 1;
+			return;
+		}
+		t->deltas = d;
+		t->cdeltas = ncap;
+	}
+	d = &t->deltas[t->ndeltas++];
+	memcpy(d->key, key, klen);
+	d->klen = klen;
+	d->delta = delta;
+}
+
+/* Records a change of the one-byte-plus-state counter (kind, state). */
+static void
+ctr_add_state(struct est_txn *t, enum est_dev_state state, int64_t delta)
+{
+	unsigned char k[2] = { IDX_STATE, (unsigned char)state };
+
+	ctr_add(t, k, sizeof(k), delta);
+}
+
+/* Records a change of the hourly counter kind for unix time secs. */
+static void
+ctr_add_hour(struct est_txn *t, int kind, int64_t secs, int64_t delta)
+{
+	unsigned char k[CTR_KEY_MAX];
+
+	ctr_add(t, k, ctr_key_hour(k, kind, hour_of(secs)), delta);
+}
+
+/* Records a change of the total named name ("te", "tr", "td"). */
+static void
+ctr_add_total(struct est_txn *t, const char *name, int64_t delta)
+{
+	ctr_add(t, (const unsigned char *)name, strlen(name), delta);
+}
+
+/* qsort comparison of two deltas by key bytes, shorter first. */
+static int
+ctr_cmp(const void *a, const void *b)
+{
+	const struct ctr_delta *x = a, *y = b;
+	size_t                  n = x->klen < y->klen ? x->klen : y->klen;
+	int                     c;
+
+	if ((c = memcmp(x->key, y->key, n)) != 0)
+		return c;
+	return (x->klen > y->klen) - (x->klen < y->klen);
+}
+
+/* Adds delta to counter key (klen bytes) in t: reads it write-locked,
+ * writes the sum, deletes it at zero.  A sum below zero (an
+ * inconsistency) is logged and stored as zero.  Returns EST_OK,
+ * EST_ERR_INTERNAL for a malformed value, or txn_fail()'s error. */
+static enum est_err
+ctr_update(struct est_txn *t, const unsigned char *k, size_t klen,
+    int64_t delta)
+{
+	unsigned char kbuf[CTR_KEY_MAX], vbuf[8];
+	DBT           key, data;
+	DB           *db = t->st->counters;
+	int64_t       v = 0;
+	int           ret;
+
+	memcpy(kbuf, k, klen);
+	memset(&key, 0, sizeof(key));
+	key.data = kbuf;
+	key.size = (u_int32_t)klen;
+	memset(&data, 0, sizeof(data));
+	data.data = vbuf;
+	data.ulen = sizeof(vbuf);
+	data.flags = DB_DBT_USERMEM;
+	ret = db->get(db, t->tid, &key, &data, txn_read_flags(t));
+	if (ret == 0 && data.size == sizeof(vbuf))
+		v = (int64_t)get_be(vbuf, 8);
+	else if (ret == 0 || ret == DB_BUFFER_SMALL)
+		return est_fail(EST_ERR_INTERNAL, "store: malformed counter");
+	else if (ret != DB_NOTFOUND)
+		return txn_fail(t, "read counter", ret);
+	v += delta;
+	if (v < 0) {
+		est_log(EST_LOG_WARN, "store: counter '%c' went below zero; "
+		    "kept at 0", kbuf[0]);
+		v = 0;
+	}
+	if (v == 0) {
+		ret = db->del(db, t->tid, &key, 0);
+		if (ret != 0 && ret != DB_NOTFOUND)
+			return txn_fail(t, "delete counter", ret);
+		return EST_OK;
+	}
+	put_be(vbuf, (uint64_t)v, 8);
+	memset(&data, 0, sizeof(data));
+	data.data = vbuf;
+	data.size = sizeof(vbuf);
+	if ((ret = db->put(db, t->tid, &key, &data, 0)) != 0)
+		return txn_fail(t, "write counter", ret);
+	return EST_OK;
+}
+
+/* Applies t's recorded counter changes in key order (so transactions
+ * lock counter pages in one order), merging changes of one key.  Called
+ * by store_once() just before commit.  Returns EST_OK or ctr_update()'s
+ * error. */
+static enum est_err
+ctr_apply(struct est_txn *t)
+{
+	enum est_err rc;
+	int64_t      sum;
+	size_t       i, j;
+
+	if (t->ndeltas == 0)
+		return EST_OK;
+	if ((rc = txn_usable(t)) != EST_OK)
+		return rc;
+	qsort(t->deltas, t->ndeltas, sizeof(t->deltas[0]), ctr_cmp);
+	for (i = 0; i < t->ndeltas; i = j) {
+		sum = 0;
+		for (j = i; j < t->ndeltas &&
+		    ctr_cmp(&t->deltas[i], &t->deltas[j]) == 0; j++)
+			sum += t->deltas[j].delta;
+		if (sum != 0 && (rc = ctr_update(t, t->deltas[i].key,
+		    t->deltas[i].klen, sum)) != EST_OK)
+			return rc;
+	}
+	return EST_OK;
+}
+
+/* ---- device and event indexes ------------------------------------------- */
+
+/* 1 when dev is in the expiry index and buckets: it has a current
+ * certificate and is not revoked. */
+static int
+dev_has_expiry(const struct est_device *dev)
+{
+	return dev->not_after > 0 && dev->state != DEV_REVOKED;
+}
+
+/* Builds dev's devidx key of kind IDX_STATE or IDX_EXPIRY into k
+ * (IDX_KEY_MAX bytes); returns its length. */
+static size_t
+idx_key(unsigned char *k, int kind, const struct est_device *dev)
+{
+	size_t idlen = strnlen(dev->id, EST_MAX_DEVICE_ID), off;
+
+	k[0] = (unsigned char)kind;
+	if (kind == IDX_STATE) {
+		k[1] = (unsigned char)dev->state;
+		off = 2;
+	} else {
+		put_be(k + 1, (uint64_t)dev->not_after, 8);
+		off = 9;
+	}
+	memcpy(k + off, dev->id, idlen);
+	return off + idlen;
+}
+
+/* Puts (add) or deletes (!add) devidx key k (klen bytes) in t; deleting
+ * an absent key is not an error.  Returns EST_OK or txn_fail()'s. */
+static enum est_err
+idx_write(struct est_txn *t, const unsigned char *k, size_t klen, int add)
+{
+	unsigned char kbuf[IDX_KEY_MAX];
+	DBT           key, data;
+	DB           *db = t->st->devidx;
+	int           ret;
+
+	memcpy(kbuf, k, klen);
+	memset(&key, 0, sizeof(key));
+	key.data = kbuf;
+	key.size = (u_int32_t)klen;
+	memset(&data, 0, sizeof(data));
+	if (add)
+		ret = db->put(db, t->tid, &key, &data, 0);
+	else if ((ret = db->del(db, t->tid, &key, 0)) == DB_NOTFOUND)
+		ret = 0;
+	return ret == 0 ? EST_OK : txn_fail(t, "write device index", ret);
+}
+
+/*
+ * Keeps devidx and the device counters in step with a device changing
+ * from old (NULL: it is new) to dev (NULL: it is deleted); both have
+ * the same ID.  Returns EST_OK or idx_write()'s error.
+ */
+static enum est_err
+dev_index_change(struct est_txn *t, const struct est_device *old,
+    const struct est_device *dev)
+{
+	unsigned char k[IDX_KEY_MAX];
+	enum est_err  rc;
+	int           oldx, newx, same;
+
+	if (old != NULL && (dev == NULL || old->state != dev->state)) {
+		if ((rc = idx_write(t, k, idx_key(k, IDX_STATE, old), 0)))
+			return rc;
+		ctr_add_state(t, old->state, -1);
+	}
+	if (dev != NULL && (old == NULL || old->state != dev->state)) {
+		if ((rc = idx_write(t, k, idx_key(k, IDX_STATE, dev), 1)))
+			return rc;
+		ctr_add_state(t, dev->state, 1);
+	}
+	oldx = old != NULL && dev_has_expiry(old);
+	newx = dev != NULL && dev_has_expiry(dev);
+	same = oldx && newx && old->not_after == dev->not_after;
+	if (oldx && !same) {
+		if ((rc = idx_write(t, k, idx_key(k, IDX_EXPIRY, old), 0)))
+			return rc;
+		ctr_add_hour(t, IDX_EXPIRY, old->not_after, -1);
+	}
+	if (newx && !same) {
+		if ((rc = idx_write(t, k, idx_key(k, IDX_EXPIRY, dev), 1)))
+			return rc;
+		ctr_add_hour(t, IDX_EXPIRY, dev->not_after, 1);
+	}
+	return EST_OK;
+}
+
+/* 1 when op issues certificates (its 200 events are issuances). */
+static int
+op_issues(enum est_op op)
+{
+	return op == EST_OP_SIMPLEENROLL || op == EST_OP_SIMPLEREENROLL ||
+	    op == EST_OP_BOOTSTRAP;
+}
+
+/*
+ * Indexes event ev (stored under event key evkey, EVENT_KEY_LEN bytes)
+ * by device and records its counters: an issuance (200 of an issuing
+ * operation), a refusal (status >= 400) or a deletion.  Returns EST_OK
+ * or txn_fail()'s error.
+ */
+static enum est_err
+event_index(struct est_txn *t, const struct est_event *ev,
+    const unsigned char *evkey)
+{
+	unsigned char kbuf[EVDEV_KEY_MAX];
+	DBT           key, data;
+	size_t        dlen = strnlen(ev->device, EST_MAX_DEVICE_ID);
+	int64_t       secs = ev->time_us / 1000000;
+	int           ret;
+
+	if (ev->status == 200 && op_issues(ev->op)) {
+		ctr_add_hour(t, CTR_ENROLL_HOUR, secs, 1);
+		ctr_add_total(t, "te", 1);
+	} else if (ev->status >= 400) {
+		ctr_add_hour(t, CTR_REFUSE_HOUR, secs, 1);
+		ctr_add_total(t, "tr", 1);
+	} else if (ev->op == EST_OP_DELETE)
+		ctr_add_total(t, "td", 1);
+	if (dlen == 0)
+		return EST_OK;
+	memcpy(kbuf, ev->device, dlen);
+	kbuf[dlen] = '\0';
+	memcpy(kbuf + dlen + 1, evkey, EVENT_KEY_LEN);
+	memset(&key, 0, sizeof(key));
+	key.data = kbuf;
+	key.size = (u_int32_t)(dlen + 1 + EVENT_KEY_LEN);
+	memset(&data, 0, sizeof(data));
+	if ((ret = t->st->ev_by_dev->put(t->st->ev_by_dev, t->tid, &key, &data,
+	    0)) != 0)
+		return txn_fail(t, "write event index", ret);
+	return EST_OK;
+}
+
+/* ---- registry: cursors ---------------------------------------------------- */
+
+/* Writes len bytes at p as lower-case hex into out (2 * len + 1 bytes,
+ * NUL-terminated). */
+void
+est_hex(const unsigned char *p, size_t len, char *out)
+{
+	static const char hx[] = "0123456789abcdef";
+	size_t            i;
+
+	for (i = 0; i < len; i++) {
+		out[2 * i] = hx[p[i] >> 4];
+		out[2 * i + 1] = hx[p[i] & 0xf];
+	}
+	out[2 * len] = '\0';
+}
+
+/* Returns the value of lower-case hex digit c, or -1. */
+static int
+hex_val(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Decodes the lower-case hex string s (n digits) into out (at most max
+ * bytes); sets *len.  Returns 0, or -1 for odd length, a non-hex digit
+ * or too many bytes. */
+static int
+hex_decode(const char *s, size_t n, unsigned char *out, size_t max,
+    size_t *len)
+{
+	size_t i;
+	int    hi, lo;
+
+	if (n % 2 != 0 || n / 2 > max)
+		return -1;
+	for (i = 0; i < n / 2; i++) {
+		if ((hi = hex_val(s[2 * i])) < 0 ||
+		    (lo = hex_val(s[2 * i + 1])) < 0)
+			return -1;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	*len = n / 2;
+	return 0;
+}
+
+/* A position in a device listing: after (exp, id). */
+struct dev_pos {
+	int     kind;                        /* 'i' (ID order), 'x' (expiry) */
+	int64_t exp;                         /* notAfter ('x' only) */
+	char    id[EST_MAX_DEVICE_ID + 1];
+};
+
+/* Writes the opaque cursor of position p into out (EST_CURSOR_MAX + 1):
+ * 'i' + hex(ID), or 'x' + 16 hex digits of notAfter + hex(ID). */
+static void
+dev_pos_format(const struct dev_pos *p, char *out)
+{
+	unsigned char be[8];
+	size_t        off = 1;
+
+	out[0] = (char)p->kind;
+	if (p->kind == IDX_EXPIRY) {
+		put_be(be, (uint64_t)p->exp, 8);
+		est_hex(be, 8, out + 1);
+		off += 16;
+	}
+	est_hex((const unsigned char *)p->id, strlen(p->id), out + off);
+}
+
+/* Parses cursor s into p.  Returns EST_OK or EST_ERR_BAD_REQUEST. */
+static enum est_err
+dev_pos_parse(const char *s, struct dev_pos *p)
+{
+	unsigned char be[8];
+	size_t        n = strnlen(s, EST_CURSOR_MAX + 1), off = 1, len;
+
+	memset(p, 0, sizeof(*p));
+	if (n < 3 || n > EST_CURSOR_MAX || (s[0] != 'i' && s[0] != IDX_EXPIRY))
+		goto bad;
+	p->kind = s[0];
+	if (p->kind == IDX_EXPIRY) {
+		if (n < 1 + 16 + 2 || hex_decode(s + 1, 16, be, 8, &len) == -1)
+			goto bad;
+		p->exp = (int64_t)get_be(be, 8);
+		off += 16;
+	}
+	if (hex_decode(s + off, n - off, (unsigned char *)p->id,
+	    EST_MAX_DEVICE_ID, &len) == -1 || len == 0 ||
+	    memchr(p->id, '\0', len) != NULL)
+		goto bad;
+	p->id[len] = '\0';
+	return EST_OK;
+bad:
+	return est_fail(EST_ERR_BAD_REQUEST, "malformed cursor");
+}
+
+/* ---- registry: device listing --------------------------------------------- */
+
+/* What store_devices_list() walks. */
+enum list_mode {
+	LIST_BY_ID,       /* devices, in ID order */
+	LIST_BY_STATE,    /* devidx 's' + state, in ID order */
+	LIST_BY_EXPIRY    /* devidx 'x', notAfter in [lo, hi), then ID */
+};
+
+struct list_arg {
+	const struct est_dev_query *q;
+	struct est_device          *items;
+	size_t                     *n;
+	char                       *next;
+	enum list_mode              mode;
+	int64_t                     lo, hi;     /* LIST_BY_EXPIRY range */
+	int                         have_after; /* start after `after` */
+	struct dev_pos              after;
+};
+
+/* 1 when id starts with prefix. */
+static int
+has_prefix(const char *id, const char *prefix)
+{
+	return strncmp(id, prefix, strlen(prefix)) == 0;
+}
+
+/*
+ * Builds the key where the walk of a starts (the first key to look at,
+ * >= it) into k (IDX_KEY_MAX bytes); returns its length.  The listing
+ * starts at the later of the cursor position and the ID prefix.
+ */
+static size_t
+list_start_key(const struct list_arg *a, unsigned char *k)
+{
+	const char *id = a->q->q;
+	size_t      off = 0, idlen;
+
+	if (a->have_after && (a->mode == LIST_BY_EXPIRY ||
+	    strcmp(a->after.id, id) > 0))
+		id = a->after.id;
+	if (a->mode == LIST_BY_STATE) {
+		k[off++] = IDX_STATE;
+		k[off++] = (unsigned char)a->q->state;
+	} else if (a->mode == LIST_BY_EXPIRY) {
+		k[off++] = IDX_EXPIRY;
+		if (a->have_after && a->after.exp >= a->lo) {
+			put_be(k + off, (uint64_t)a->after.exp, 8);
+		} else {
+			put_be(k + off, (uint64_t)a->lo, 8);
+			id = "";
+		}
+		off += 8;
+	}
+	idlen = strlen(id);
+	memcpy(k + off, id, idlen);
+	return off + idlen;
+}
+
+/*
+ * Reads the position (notAfter, ID) of the record at key for a's mode
+ * into p.  Returns 1 when the key is inside the walk's key range, 0
+ * when the walk is past its end, -1 for a malformed key (skipped).
+ */
+static int
+list_key_pos(const struct list_arg *a, const DBT *key, struct dev_pos *p)
+{
+	const unsigned char *k = key->data;
+	size_t               off, idlen;
+
+	memset(p, 0, sizeof(*p));
+	p->kind = a->mode == LIST_BY_EXPIRY ? IDX_EXPIRY : 'i';
+	if (a->mode == LIST_BY_ID)
+		off = 0;
+	else if (a->mode == LIST_BY_STATE) {
+		if (key->size < 2 || k[0] != IDX_STATE ||
+		    k[1] != (unsigned char)a->q->state)
+			return 0;
+		off = 2;
+	} else {
+		if (key->size < 9 || k[0] != IDX_EXPIRY)
+			return 0;
+		p->exp = (int64_t)get_be(k + 1, 8);
+		if (p->exp >= a->hi)
+			return 0;
+		off = 9;
+	}
+	idlen = key->size - off;
+	if (idlen == 0 || idlen > EST_MAX_DEVICE_ID ||
+	    memchr(k + off, '\0', idlen) != NULL)
+		return -1;
+	memcpy(p->id, k + off, idlen);
+	p->id[idlen] = '\0';
+	/* Keys in ID order past the prefix end the walk. */
+	if (a->mode != LIST_BY_EXPIRY && !has_prefix(p->id, a->q->q) &&
+	    strcmp(p->id, a->q->q) > 0)
+		return 0;
+	return 1;
+}
+
+/* 1 when position p is at or before the cursor position of a (to be
+ * skipped: the cursor's own record was on the previous page). */
+static int
+list_before_cursor(const struct list_arg *a, const struct dev_pos *p)
+{
+	if (!a->have_after)
+		return 0;
+	if (a->mode == LIST_BY_EXPIRY && p->exp != a->after.exp)
+		return p->exp < a->after.exp;
+	return strcmp(p->id, a->after.id) <= 0;
+}
+
+/*
+ * Decides whether the record at position p (data: the device record in
+ * LIST_BY_ID, else unused) matches the query; fills dev.  Returns 1
+ * (match), 0 (no match), or -1 with *rc set on a store error.
+ */
+static int
+list_match(struct est_txn *t, const struct list_arg *a,
+    const struct dev_pos *p, const DBT *key, const DBT *data,
+    struct est_device *dev, enum est_err *rc)
+{
+	enum est_err e;
+
+	if (!has_prefix(p->id, a->q->q))
+		return 0;
+	if (a->mode == LIST_BY_ID)
+		e = device_decode(key, data, dev);
+	else
+		e = txn_device_get(t, p->id, dev);
+	if (e == EST_ERR_NOT_FOUND || e == EST_ERR_INTERNAL)
+		return 0;      /* deleted meanwhile, or malformed: skip */
+	if (e != EST_OK) {
+		*rc = e;
+		return -1;
+	}
+	/* Index entries read without a transaction may be a moment old. */
+	if (a->mode == LIST_BY_STATE && (int)dev->state != a->q->state)
+		return 0;
+	if (a->mode == LIST_BY_EXPIRY) {
+		if (!dev_has_expiry(dev) || dev->not_after != p->exp)
+			return 0;
+		if (a->q->state >= 0 && (int)dev->state != a->q->state)
+			return 0;
+	}
+	return 1;
+}
+
+/* store_devices_list()'s body (run without a transaction). */
+static enum est_err
+devices_list_fn(struct est_txn *t, void *arg)
+{
+	struct list_arg   *a = arg;
+	struct est_device  dev;
+	struct dev_pos     pos, last;
+	unsigned char      kbuf[IDX_KEY_MAX];
+	DBC               *c = NULL;
+	DB                *db;
+	DBT                key, data;
+	enum est_err       rc = EST_OK;
+	size_t             scanned = 0, skipped = 0, budget, offset;
+	int                ret, in, m, more = 0, have_last = 0;
+	u_int32_t          flag;
+
+	*a->n = 0;
+	a->next[0] = '\0';
+	if ((rc = txn_usable(t)) != EST_OK)
+		return rc;
+	offset = a->have_after ? 0 : a->q->offset;
+	budget = EST_LIST_SCAN_MAX + offset;
+	db = a->mode == LIST_BY_ID ? t->st->devices : t->st->devidx;
+	if ((ret = db->cursor(db, t->tid, &c, 0)) != 0)
+		return txn_fail(t, "open cursor", ret);
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.data = kbuf;
+	key.ulen = sizeof(kbuf);
+	key.flags = DB_DBT_USERMEM;
+	data.flags = DB_DBT_REALLOC;
+	key.size = (u_int32_t)list_start_key(a, kbuf);
+	flag = key.size > 0 ? DB_SET_RANGE : DB_FIRST;
+	for (;; flag = DB_NEXT) {
+		ret = c->get(c, &key, &data, flag);
+		if (ret == DB_NOTFOUND)
+			break;
+		if (ret != 0) {
+			rc = txn_fail(t, "read device list", ret);
+			goto out;
+		}
+		if ((in = list_key_pos(a, &key, &pos)) == 0)
+			break;
+		if (in < 0 || list_before_cursor(a, &pos))
+			continue;
+		if (scanned++ >= budget) {
+			more = 1;      /* page cut short: resume after `last` */
+			break;
+		}
+		last = pos;
+		have_last = 1;
+		if ((m = list_match(t, a, &pos, &key, &data, &dev, &rc)) < 0)
+			goto out;
+		if (m == 0)
+			continue;
+		if (skipped < offset) {
+			skipped++;
+			continue;
+		}
+		if (*a->n == a->q->limit) {
+			/* One more exists: resume after the last item. */
+			more = 1;
+			last.exp = a->items[*a->n - 1].not_after;
+			memcpy(last.id, a->items[*a->n - 1].id, sizeof(last.id));
+			break;
+		}
+		a->items[(*a->n)++] = dev;
+	}
+	/* Cut short by the budget: resume after the last record examined
+	 * (none after the last item matched). */
+	if (more && have_last)
+		dev_pos_format(&last, a->next);
+	rc = EST_OK;
+out:
+	free(data.data);
+	if ((ret = c->close(c)) != 0 && rc == EST_OK)
+		rc = txn_fail(t, "close cursor", ret);
+	if (rc != EST_OK)
+		*a->n = 0;
+	return rc;
+}
+
+/*
+ * Lists one page of devices matching q into items (q->limit entries,
+ * the caller's array); sets *n and next (the cursor of the next page,
+ * "" when there is none).  Devices in ID order; with
+ * expiring_within_days or EST_FILTER_EXPIRED in (notAfter, ID) order.
+ * q->offset matching devices are skipped first (only without a cursor).
+ * At most EST_LIST_SCAN_MAX (+ offset) index records are examined: a
+ * page may then hold fewer than limit items and still have a cursor.
+ * Returns EST_OK, EST_ERR_BAD_REQUEST (limit, offset, state or cursor
+ * out of range) or a store error.
+ */
+enum est_err
+store_devices_list(struct est_store *st, const struct est_dev_query *q,
+    struct est_device *items, size_t *n, char next[EST_CURSOR_MAX + 1])
+{
+	struct list_arg a;
+	int64_t         now = q->now != 0 ? q->now : (int64_t)time(NULL);
+	enum est_err    rc;
+
+	*n = 0;
+	next[0] = '\0';
+	memset(&a, 0, sizeof(a));
+	a.q = q;
+	a.items = items;
+	a.n = n;
+	a.next = next;
+	if (q->limit < 1 || q->limit > EST_LIST_MAX)
+		return est_fail(EST_ERR_BAD_REQUEST, "limit must be 1..%d",
+		    EST_LIST_MAX);
+	if (q->offset > EST_LIST_OFFSET_MAX)
+		return est_fail(EST_ERR_BAD_REQUEST, "offset must be at most "
+		    "%d (use the cursor)", EST_LIST_OFFSET_MAX);
+	if (q->state >= DEV_STATE__MAX || q->state == DEV_NONE ||
+	    (q->state < 0 && q->state != EST_FILTER_ANY &&
+	    q->state != EST_FILTER_EXPIRED))
+		return est_fail(EST_ERR_BAD_REQUEST, "unknown state filter");
+	if (q->expiring_within_days < 0 ||
+	    q->expiring_within_days > EST_MAX_DAYS)
+		return est_fail(EST_ERR_BAD_REQUEST, "expiring_within_days "
+		    "must be 0..%d", EST_MAX_DAYS);
+	if (q->expiring_within_days > 0 || q->state == EST_FILTER_EXPIRED) {
+		a.mode = LIST_BY_EXPIRY;
+		a.lo = 1;
+		a.hi = INT64_MAX;
+		if (q->state == EST_FILTER_EXPIRED)
+			a.hi = now;
+		if (q->expiring_within_days > 0) {
+			if (now > a.lo)
+				a.lo = now;
+			if (now + (int64_t)q->expiring_within_days *
+			    SECS_PER_DAY < a.hi)
+				a.hi = now + (int64_t)q->expiring_within_days *
+				    SECS_PER_DAY;
+		}
+		if (a.lo >= a.hi)
+			return EST_OK;
+	} else if (q->state >= 0)
+		a.mode = LIST_BY_STATE;
+	else
+		a.mode = LIST_BY_ID;
+	if (q->cursor[0] != '\0') {
+		if ((rc = dev_pos_parse(q->cursor, &a.after)) != EST_OK)
+			return rc;
+		if ((a.after.kind == IDX_EXPIRY) != (a.mode == LIST_BY_EXPIRY))
+			return est_fail(EST_ERR_BAD_REQUEST, "cursor belongs "
+			    "to a listing with other filters");
+		a.have_after = 1;
+	}
+	return store_loop(st, devices_list_fn, &a, STORE_NOTXN);
+}
+
+/* 1 when the device's current certificate has expired at unix time now. */
+int
+device_expired(const struct est_device *dev, int64_t now)
+{
+	return dev->not_after > 0 && dev->not_after <= now;
+}
+
+/* ---- registry: events ------------------------------------------------------ */
+
+/* Decodes an event record stored under key (EVENT_KEY_LEN bytes) into
+ * out.  Returns EST_OK or EST_ERR_INTERNAL if malformed. */
+static enum est_err
+event_decode(const DBT *key, const DBT *data, struct est_event *out)
+{
+	struct dec d = { data->data, data->size, 0, 0 };
+	unsigned   op;
+
+	memset(out, 0, sizeof(*out));
+	if (key->size != EVENT_KEY_LEN || dec_uint(&d, 1) != STORE_REC_V1)
+		goto bad;
+	out->time_us = (int64_t)get_be(key->data, 8);
+	op = (unsigned)dec_uint(&d, 1);
+	out->status = (int)(uint32_t)dec_uint(&d, 4);
+	dec_str(&d, out->device, sizeof(out->device));
+	dec_str(&d, out->user, sizeof(out->user));
+	dec_str(&d, out->ip, sizeof(out->ip));
+	dec_str(&d, out->ua, sizeof(out->ua));
+	dec_blob8(&d, out->serial, sizeof(out->serial), &out->serial_len);
+	dec_str(&d, out->reason, sizeof(out->reason));
+	if (d.bad || d.off != d.len || op >= EST_OP__MAX)
+		goto bad;
+	out->op = (enum est_op)op;
+	return EST_OK;
+bad:
+	memset(out, 0, sizeof(*out));
+	est_log(EST_LOG_ERR, "store: malformed event record (%u bytes)",
+	    (unsigned)data->size);
+	return est_fail(EST_ERR_INTERNAL, "store: malformed event record");
+}
+
+struct evlist_arg {
+	const struct est_event_query *q;
+	struct est_event             *items;
+	size_t                       *n;
+	char                         *next;
+	unsigned char                 after[EVENT_KEY_LEN]; /* cursor */
+	int                           have_after;
+};
+
+/* Reads event evkey into out (a plain read).  Returns EST_OK,
+ * EST_ERR_NOT_FOUND, EST_ERR_INTERNAL or txn_fail()'s error. */
+static enum est_err
+event_get(struct est_txn *t, const unsigned char *evkey,
+    struct est_event *out)
+{
+	unsigned char kbuf[EVENT_KEY_LEN];
+	DBT           key, data;
+	enum est_err  rc;
+	int           ret;
+
+	memcpy(kbuf, evkey, sizeof(kbuf));
+	memset(&key, 0, sizeof(key));
+	key.data = kbuf;
+	key.size = sizeof(kbuf);
+	memset(&data, 0, sizeof(data));
+	data.flags = DB_DBT_MALLOC;
+	ret = t->st->events->get(t->st->events, t->tid, &key, &data, 0);
+	if (ret == DB_NOTFOUND)
+		rc = EST_ERR_NOT_FOUND;
+	else if (ret != 0)
+		rc = txn_fail(t, "read event", ret);
+	else
+		rc = event_decode(&key, &data, out);
+	free(data.data);
+	return rc;
+}
+
+/*
+ * store_events_list()'s body: walks events (or events_by_device for
+ * one device) backwards from the cursor, newest first.  Keys of
+ * events_by_device are device + NUL + event key, so one device's
+ * entries are contiguous and in time order.
+ */
+static enum est_err
+events_list_fn(struct est_txn *t, void *arg)
+{
+	struct evlist_arg *a = arg;
+	struct est_event   ev;
+	unsigned char      kbuf[EVDEV_KEY_MAX], last[EVENT_KEY_LEN];
+	const unsigned char *evkey;
+	DBC               *c = NULL;
+	DB                *db;
+	DBT                key, data;
+	enum est_err       rc = EST_OK, e;
+	size_t             dlen = strlen(a->q->device), plen = 0, scanned = 0;
+	int                ret, more = 0, have_last = 0;
+	u_int32_t          flag;
+
+	*a->n = 0;
+	a->next[0] = '\0';
+	if ((rc = txn_usable(t)) != EST_OK)
+		return rc;
+	db = dlen > 0 ? t->st->ev_by_dev : t->st->events;
+	if ((ret = db->cursor(db, t->tid, &c, 0)) != 0)
+		return txn_fail(t, "open cursor", ret);
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.data = kbuf;
+	key.ulen = sizeof(kbuf);
+	key.flags = DB_DBT_USERMEM;
+	data.flags = DB_DBT_REALLOC;
+	/* Position at the first key after the range, then step back. */
+	if (dlen > 0) {
+		memcpy(kbuf, a->q->device, dlen);
+		kbuf[dlen] = '\0';
+		plen = dlen + 1;
+	}
+	if (a->have_after) {
+		memcpy(kbuf + plen, a->after, EVENT_KEY_LEN);
+		key.size = (u_int32_t)(plen + EVENT_KEY_LEN);
+	} else if (dlen > 0) {
+		kbuf[dlen] = '\001';     /* just past device + NUL + anything */
+		key.size = (u_int32_t)(dlen + 1);
+	}
+	if (key.size > 0) {
+		ret = c->get(c, &key, &data, DB_SET_RANGE);
+		flag = ret == DB_NOTFOUND ? DB_LAST : DB_PREV;
+		if (ret != 0 && ret != DB_NOTFOUND) {
+			rc = txn_fail(t, "read events", ret);
+			goto out;
+		}
+	} else
+		flag = DB_LAST;
+	for (;; flag = DB_PREV) {
+		ret = c->get(c, &key, &data, flag);
+		if (ret == DB_NOTFOUND)
+			break;
+		if (ret != 0) {
+			rc = txn_fail(t, "read events", ret);
+			goto out;
+		}
+		/* Walking backwards, a key not starting with device + NUL
+		 * is before the device's entries. */
+		if (plen > 0 && (key.size < plen ||
+		    memcmp(kbuf, a->q->device, dlen) != 0 || kbuf[dlen] != '\0'))
+			break;
+		if (key.size != plen + EVENT_KEY_LEN)
+			continue;        /* malformed key */
+		evkey = kbuf + plen;
+		if (*a->n == a->q->limit) {
+			more = 1;
+			break;
+		}
+		if (scanned++ >= EST_LIST_SCAN_MAX) {
+			more = 1;
+			break;
+		}
+		memcpy(last, evkey, EVENT_KEY_LEN);
+		have_last = 1;
+		if (plen == 0)
+			e = event_decode(&key, &data, &ev);
+		else
+			e = event_get(t, evkey, &ev);
+		if (e == EST_ERR_NOT_FOUND || e == EST_ERR_INTERNAL)
+			continue;
+		if (e != EST_OK) {
+			rc = e;
+			goto out;
+		}
+		a->items[(*a->n)++] = ev;
+	}
+	if (more && have_last) {
+		a->next[0] = 'e';
+		est_hex(last, EVENT_KEY_LEN, a->next + 1);
+	}
+out:
+	free(data.data);
+	if ((ret = c->close(c)) != 0 && rc == EST_OK)
+		rc = txn_fail(t, "close cursor", ret);
+	if (rc != EST_OK)
+		*a->n = 0;
+	return rc;
+}
+
+/*
+ * Lists events newest first, of one device (q->device) or all, one page
+ * of at most q->limit into items (the caller's array); sets *n and next
+ * (cursor of the next page, "" when there is none).  Returns EST_OK,
+ * EST_ERR_BAD_REQUEST (limit or cursor) or a store error.
+ */
+enum est_err
+store_events_list(struct est_store *st, const struct est_event_query *q,
+    struct est_event *items, size_t *n, char next[EST_CURSOR_MAX + 1])
+{
+	struct evlist_arg a;
+	size_t            len, clen;
+
+	*n = 0;
+	next[0] = '\0';
+	memset(&a, 0, sizeof(a));
+	a.q = q;
+	a.items = items;
+	a.n = n;
+	a.next = next;
+	if (q->limit < 1 || q->limit > EST_LIST_MAX)
+		return est_fail(EST_ERR_BAD_REQUEST, "limit must be 1..%d",
+		    EST_LIST_MAX);
+	if (strnlen(q->device, sizeof(q->device)) >= sizeof(q->device))
+		return est_fail(EST_ERR_BAD_REQUEST, "device ID too long");
+	if (q->cursor[0] != '\0') {
+		clen = strnlen(q->cursor, sizeof(q->cursor));
+		if (clen != 1 + 2 * EVENT_KEY_LEN || q->cursor[0] != 'e' ||
+		    hex_decode(q->cursor + 1, clen - 1, a.after,
+		    EVENT_KEY_LEN, &len) == -1 || len != EVENT_KEY_LEN)
+			return est_fail(EST_ERR_BAD_REQUEST,
+			    "malformed cursor");
+		a.have_after = 1;
+	}
+	return store_loop(st, events_list_fn, &a, STORE_NOTXN);
+}
+
+/* ---- registry: a device's certificates ---------------------------------- */
+
+struct certs_arg {
+	const char      *id;
+	struct est_cert *all;      /* every certificate read (owned) */
+	size_t           nall;
+	size_t           cap;
+	int              want_der;
+};
+
+/* Appends c to a->all.  Returns EST_OK or EST_ERR_NOMEM. */
+static enum est_err
+certs_push(struct certs_arg *a, const struct est_cert *c)
+{
+	struct est_cert *p;
+	size_t           ncap;
+
+	if (a->nall == a->cap) {
+		ncap = a->cap ? a->cap * 2 : CTR_DELTAS_MIN;
+		if (ncap > SIZE_MAX / sizeof(*p) ||
+		    (p = realloc(a->all, ncap * sizeof(*p))) == NULL)
+			return est_fail(EST_ERR_NOMEM, "store: out of memory");
+		a->all = p;
+		a->cap = ncap;
+	}
+	a->all[a->nall++] = *c;
+	return EST_OK;
+}
+
+/* Frees what a->all holds and empties it. */
+static void
+certs_reset(struct certs_arg *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->nall; i++)
+		cert_clear(&a->all[i]);
+	a->nall = 0;
+}
+
+/* Reads every certificate of device a->id through certs_by_device into
+ * a->all (DER only with a->want_der).  Runs in t (a transaction or
+ * none).  Returns EST_OK or an error (a->all emptied). */
+static enum est_err
+device_certs_fn(struct est_txn *t, void *arg)
+{
+	struct certs_arg *a = arg;
+	struct est_cert   c;
+	char              kbuf[EST_MAX_DEVICE_ID];
+	DBC              *dc = NULL;
+	DBT               skey, pkey, data;
+	enum est_err      rc;
+	u_int32_t         flag;
+	int               ret;
+
+	certs_reset(a);
+	if ((rc = txn_usable(t)) != EST_OK ||
+	    (rc = device_key(a->id, kbuf, &skey)) != EST_OK)
+		return rc;
+	if ((ret = t->st->by_device->cursor(t->st->by_device, t->tid, &dc,
+	    0)) != 0)
+		return txn_fail(t, "open cursor", ret);
+	memset(&pkey, 0, sizeof(pkey));
+	memset(&data, 0, sizeof(data));
+	pkey.flags = DB_DBT_REALLOC;
+	data.flags = DB_DBT_REALLOC;
+	for (flag = DB_SET;; flag = DB_NEXT_DUP) {
+		ret = dc->pget(dc, &skey, &pkey, &data, flag);
+		if (ret == DB_NOTFOUND)
+			break;
+		if (ret != 0) {
+			rc = txn_fail(t, "read certificates", ret);
+			goto out;
+		}
+		if (!a->want_der && a->nall >= STORE_CERTS_READ_MAX) {
+			est_log(EST_LOG_WARN, "store: device %s has more than "
+			    "%d certificates; the rest are not listed", a->id,
+			    STORE_CERTS_READ_MAX);
+			break;
+		}
+		if ((rc = cert_decode(&pkey, &data, &c, a->want_der)) != EST_OK)
+			goto out;
+		if ((rc = certs_push(a, &c)) != EST_OK) {
+			cert_clear(&c);
+			goto out;
+		}
+	}
+	rc = EST_OK;
+out:
+	free(pkey.data);
+	free(data.data);
+	if ((ret = dc->close(dc)) != 0 && rc == EST_OK)
+		rc = txn_fail(t, "close cursor", ret);
+	if (rc != EST_OK)
+		certs_reset(a);
+	return rc;
+}
+
+/* qsort comparison: newer notBefore first, then serial. */
+static int
+cert_newest_first(const void *x, const void *y)
+{
+	const struct est_cert *a = x, *b = y;
+	size_t                 n;
+	int                    c;
+
+	if (a->not_before != b->not_before)
+		return a->not_before < b->not_before ? 1 : -1;
+	n = a->serial_len < b->serial_len ? a->serial_len : b->serial_len;
+	if ((c = memcmp(a->serial, b->serial, n)) != 0)
+		return c;
+	return (a->serial_len > b->serial_len) - (a->serial_len < b->serial_len);
+}
+
+/*
+ * Lists the certificates of device id, newest notBefore first, at most
+ * max of them into out (the caller's array; der is NULL, der_len set);
+ * sets *n.  Deleted devices keep their (revoked) certificates, so a
+ * re-bootstrapped device lists its old ones too.  Returns EST_OK (*n
+ * may be 0), EST_ERR_NOMEM or a store error.
+ */
+enum est_err
+store_device_certs(struct est_store *st, const char *id,
+    struct est_cert *out, size_t max, size_t *n)
+{
+	struct certs_arg a;
+	enum est_err     rc;
+
+	*n = 0;
+	memset(&a, 0, sizeof(a));
+	a.id = id;
+	if ((rc = store_loop(st, device_certs_fn, &a, STORE_NOTXN)) == EST_OK) {
+		qsort(a.all, a.nall, sizeof(a.all[0]), cert_newest_first);
+		*n = a.nall < max ? a.nall : max;
+		if (*n > 0)
+			memcpy(out, a.all, *n * sizeof(out[0]));
+	}
+	free(a.all);
+	return rc;
+}
+
+/* ---- registry: statistics ------------------------------------------------ */
+
+/* Reads counter key (klen bytes) into *v (0 when absent).  Returns
+ * EST_OK, EST_ERR_INTERNAL or txn_fail()'s error. */
+static enum est_err
+ctr_get(struct est_txn *t, const unsigned char *k, size_t klen, int64_t *v)
+{
+	unsigned char kbuf[CTR_KEY_MAX], vbuf[8];
+	DBT           key, data;
+	int           ret;
+
+	*v = 0;
+	memcpy(kbuf, k, klen);
+	memset(&key, 0, sizeof(key));
+	key.data = kbuf;
+	key.size = (u_int32_t)klen;
+	memset(&data, 0, sizeof(data));
+	data.data = vbuf;
+	data.ulen = sizeof(vbuf);
+	data.flags = DB_DBT_USERMEM;
+	ret = t->st->counters->get(t->st->counters, t->tid, &key, &data, 0);
+	if (ret == DB_NOTFOUND)
+		return EST_OK;
+	if (ret == DB_BUFFER_SMALL || (ret == 0 && data.size != sizeof(vbuf)))
+		return est_fail(EST_ERR_INTERNAL, "store: malformed counter");
+	if (ret != 0)
+		return txn_fail(t, "read counter", ret);
+	*v = (int64_t)get_be(vbuf, 8);
+	return EST_OK;
+}
+
+/* Called by ctr_range() for each hourly counter: hour and value. */
+typedef void (*ctr_hour_fn)(uint32_t hour, int64_t v, void *arg);
+
+/* Walks the hourly counters of kind from hour `from` up to (not
+ * including) hour `to`, calling fn for each present one.  Returns
+ * EST_OK or an error. */
+static enum est_err
+ctr_range(struct est_txn *t, int kind, uint32_t from, uint32_t to,
+    ctr_hour_fn fn, void *arg)
+{
+	unsigned char kbuf[CTR_KEY_MAX], vbuf[8];
+	DBC          *c = NULL;
+	DBT           key, data;
+	enum est_err  rc = EST_OK;
+	uint32_t      hour;
+	u_int32_t     flag;
+	int           ret;
+
+	if (from >= to)
+		return EST_OK;
+	if ((ret = t->st->counters->cursor(t->st->counters, t->tid, &c, 0)))
+		return txn_fail(t, "open cursor", ret);
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.data = kbuf;
+	key.ulen = sizeof(kbuf);
+	key.flags = DB_DBT_USERMEM;
+	data.data = vbuf;
+	data.ulen = sizeof(vbuf);
+	data.flags = DB_DBT_USERMEM;
+	key.size = (u_int32_t)ctr_key_hour(kbuf, kind, from);
+	for (flag = DB_SET_RANGE;; flag = DB_NEXT) {
+		ret = c->get(c, &key, &data, flag);
+		if (ret == DB_NOTFOUND)
+			break;
+		if (ret != 0) {
+			rc = txn_fail(t, "read counters", ret);
+			break;
+		}
+		if (key.size != 5 || kbuf[0] != (unsigned char)kind)
+			break;
+		if ((hour = (uint32_t)get_be(kbuf + 1, 4)) >= to)
+			break;
+		if (data.size != sizeof(vbuf)) {
+			rc = est_fail(EST_ERR_INTERNAL, "store: malformed "
+			    "counter");
+			break;
+		}
+		fn(hour, (int64_t)get_be(vbuf, 8), arg);
+	}
+	if ((ret = c->close(c)) != 0 && rc == EST_OK)
+		rc = txn_fail(t, "close cursor", ret);
+	return rc;
+}
+
+struct stats_arg {
+	int64_t           now;
+	struct est_stats *out;
+};
+
+/* ctr_range() callbacks filling the statistics. */
+static void
+stats_expiry(uint32_t hour, int64_t v, void *arg)
+{
+	struct stats_arg *a = arg;
+	uint32_t          now_h = hour_of(a->now);
+
+	if (v <= 0)
+		return;
+	if (hour < now_h)
+		a->out->expired += (uint64_t)v;
+	else {
+		if (hour < now_h + 7 * 24)
+			a->out->expiring_7d += (uint64_t)v;
+		a->out->expiring_30d += (uint64_t)v;
+	}
+}
+
+static void
+stats_enroll(uint32_t hour, int64_t v, void *arg)
+{
+	struct stats_arg *a = arg;
+	uint32_t          now_h = hour_of(a->now), first;
+
+	if (v <= 0)
+		return;
+	first = now_h + 1 - EST_STATS_HOURS;
+	a->out->enroll_hourly[hour - first] = v > UINT32_MAX ? UINT32_MAX
+	                                                      : (uint32_t)v;
+	if (hour + 24 > now_h)
+		a->out->enroll_24h += (uint64_t)v;
+}
+
+static void
+stats_refuse(uint32_t hour, int64_t v, void *arg)
+{
+	struct stats_arg *a = arg;
+
+	(void)hour;
+	if (v > 0)
+		a->out->refusals_24h += (uint64_t)v;
+}
+
+/* store_stats()'s body: reads the counters (no transaction). */
+static enum est_err
+stats_fn(struct est_txn *t, void *arg)
+{
+	struct stats_arg *a = arg;
+	struct est_stats *s = a->out;
+	unsigned char     k[2] = { IDX_STATE, 0 };
+	uint32_t          now_h = hour_of(a->now);
+	enum est_err      rc;
+	int64_t           v;
+	int               i;
+
+	memset(s, 0, sizeof(*s));
+	s->now = a->now;
+	s->hour0 = ((int64_t)now_h + 1 - EST_STATS_HOURS) * SECS_PER_HOUR;
+	if ((rc = txn_usable(t)) != EST_OK)
+		return rc;
+	for (i = 0; i < DEV_STATE__MAX; i++) {
+		k[1] = (unsigned char)i;
+		if ((rc = ctr_get(t, k, sizeof(k), &v)) != EST_OK)
+			return rc;
+		s->by_state[i] = v > 0 ? (uint64_t)v : 0;
+		s->devices += s->by_state[i];
+	}
+	if ((rc = ctr_get(t, (const unsigned char *)"te", 2, &v)) != EST_OK)
+		return rc;
+	s->enroll_total = v > 0 ? (uint64_t)v : 0;
+	if ((rc = ctr_get(t, (const unsigned char *)"tr", 2, &v)) != EST_OK)
+		return rc;
+	s->refusals_total = v > 0 ? (uint64_t)v : 0;
+	if ((rc = ctr_get(t, (const unsigned char *)"td", 2, &v)) != EST_OK)
+		return rc;
+	s->deletes_total = v > 0 ? (uint64_t)v : 0;
+	/* Expiry buckets: everything before the current hour has expired;
+	 * 7 and 30 days are counted from the start of the current hour. */
+	if ((rc = ctr_range(t, IDX_EXPIRY, 0, now_h + 30 * 24, stats_expiry,
+	    a)) != EST_OK ||
+	    (rc = ctr_range(t, CTR_ENROLL_HOUR, now_h + 1 - EST_STATS_HOURS,
+	    now_h + 1, stats_enroll, a)) != EST_OK ||
+	    (rc = ctr_range(t, CTR_REFUSE_HOUR, now_h + 1 - 24, now_h + 1,
+	    stats_refuse, a)) != EST_OK)
+		return rc;
+	return EST_OK;
+}
+
+/*
+ * Reads the registry's counters as of unix time now (0: the clock) into
+ * out.  Hourly figures are by the hour: "last 24 hours" is the current
+ * hour and the 23 before it; expiry is bucketed by the hour of notAfter.
+ * Costs a handful of reads plus one walk over the expiry buckets up to
+ * 30 days ahead, whatever the number of devices.  Returns EST_OK or a
+ * store error.
+ */
+enum est_err
+store_stats(struct est_store *st, int64_t now, struct est_stats *out)
+{
+	struct stats_arg a;
+
+	a.now = now != 0 ? now : (int64_t)time(NULL);
+	if (a.now < (int64_t)EST_STATS_HOURS * SECS_PER_HOUR)
+		a.now = (int64_t)EST_STATS_HOURS * SECS_PER_HOUR;
+	a.out = out;
+	return store_loop(st, stats_fn, &a, STORE_NOTXN);
+}
+
+/* ---- registry: deleting a device ------------------------------------------ */
+
+struct delete_arg {
+	const char       *id;
+	struct est_event *ev;
+	struct certs_arg  certs;
+};
+
+/* store_device_delete()'s transaction: revokes the device's
+ * certificates not yet revoked, removes the device with its index
+ * entries and counters, records the event. */
+static enum est_err
+delete_fn(struct est_txn *t, void *arg)
+{
+	struct delete_arg *a = arg;
+	struct est_device  dev;
+	char               kbuf[EST_MAX_DEVICE_ID];
+	DBT                key;
+	enum est_err       rc;
+	int64_t            now = (int64_t)time(NULL);
+	size_t             i;
+	int                ret;
+
+	if ((rc = txn_device_get(t, a->id, &dev)) != EST_OK)
+		return rc;
+	a->certs.id = a->id;
+	a->certs.want_der = 1;    /* the update rewrites whole records */
+	if ((rc = device_certs_fn(t, &a->certs)) != EST_OK)
+		return rc;
+	for (i = 0; i < a->certs.nall; i++) {
+		struct est_cert *c = &a->certs.all[i];
+
+		if (c->status == CERT_REVOKED)
+			continue;
+		c->status = CERT_REVOKED;
+		c->revoked_at = now;
+		c->reason = EST_CRL_CESSATION;
+		if ((rc = txn_cert_update(t, c)) != EST_OK)
+			return rc;
+	}
+	if ((rc = device_key(a->id, kbuf, &key)) != EST_OK)
+		return rc;
+	if ((ret = t->st->devices->del(t->st->devices, t->tid, &key, 0)) != 0)
+		return txn_fail(t, "delete device", ret);
+	if ((rc = dev_index_change(t, &dev, NULL)) != EST_OK)
+		return rc;
+	a->ev->time_us = 0;
+	return txn_event_add(t, a->ev);
+}
+
+/*
+ * Deletes device id so that it may bootstrap again, in one synced
+ * transaction: every certificate of it not yet revoked becomes
+ * CERT_REVOKED (revoked_at now, reason cessationOfOperation, RFC 5280
+ * 5.3.1), the device record and its index entries go, the counters
+ * follow, and ev is recorded (the caller fills user, ip and ua; op,
+ * status 200, device and reason are set here).  Returns EST_OK,
+ * EST_ERR_NOT_FOUND, EST_ERR_NOMEM or a store error.
+ */
+enum est_err
+store_device_delete(struct est_store *st, const char *id,
+    struct est_event *ev)
+{
+	struct delete_arg a;
+	enum est_err      rc;
+
+	memset(&a, 0, sizeof(a));
+	a.id = id;
+	a.ev = ev;
+	ev->op = EST_OP_DELETE;
+	ev->status = 200;
+	ev->serial_len = 0;
+	snprintf(ev->device, sizeof(ev->device), "%s", id);
+	snprintf(ev->reason, sizeof(ev->reason), "deleted; certificates "
+	    "revoked (cessationOfOperation)");
+	rc = store_run(st, delete_fn, &a);
+	certs_reset(&a.certs);
+	free(a.certs.all);
+	return rc;
 }
