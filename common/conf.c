@@ -4,7 +4,7 @@
  * Keys (all documented in README):
  *   ca = { cert = "..."; key = "..."; chain = "..."; };
  *   validity_days, bootstrap_validity_days, device_id_pattern,
- *   store_dir, log, templates_dir, time_zone.
+ *   store_dir, log, templates_dir, time_zone, admin_users.
  * Relative paths are taken relative to the directory of est.conf.
  */
 #include <errno.h>
@@ -81,6 +81,40 @@ conf_int(config_t *cf, const char *key, int def, int lo, int hi, int *out)
 	return EST_OK;
 }
 
+/* Reads the optional string list `admin_users` into c (at most
+ * EST_MAX_ADMINS names). */
+static enum est_err
+conf_admins(config_t *cf, struct est_conf *c)
+{
+	config_setting_t *list = config_lookup(cf, "admin_users");
+	const char       *name;
+	int               i, n;
+
+	if (list == NULL)
+		return EST_OK;
+	if (!config_setting_is_array(list) && !config_setting_is_list(list))
+		return est_fail(EST_ERR_CONFIG,
+		    "config: admin_users must be a list of names");
+	n = config_setting_length(list);
+	if (n > EST_MAX_ADMINS)
+		return est_fail(EST_ERR_CONFIG, "config: more than %d "
+		    "admin_users", EST_MAX_ADMINS);
+	if (n == 0)
+		return EST_OK;
+	if ((c->admin_users = calloc((size_t)n, sizeof(char *))) == NULL)
+		return EST_ERR_NOMEM;
+	for (i = 0; i < n; i++) {
+		if ((name = config_setting_get_string_elem(list, i)) == NULL ||
+		    *name == '\0')
+			return est_fail(EST_ERR_CONFIG,
+			    "config: admin_users[%d] is not a name", i);
+		if ((c->admin_users[i] = strdup(name)) == NULL)
+			return EST_ERR_NOMEM;
+		c->n_admin_users = (size_t)i + 1;
+	}
+	return EST_OK;
+}
+
 /*
  * Loads the configuration file at path into c (zeroed first).  On
  * success the caller owns c and frees it with conf_free(); on failure c
@@ -125,6 +159,8 @@ conf_load(const char *path, struct est_conf *c)
 	        EST_DEFAULT_BOOT_DAYS, 1, EST_MAX_DAYS, &c->bootstrap_days)))
 		goto out;
 
+	if ((rc = conf_admins(&cf, c)) != EST_OK)
+		goto out;
 	if ((rerr = regcomp(&c->id_re, c->id_pattern,
 	    REG_EXTENDED | REG_NOSUB)) != 0) {
 		rc = est_fail(EST_ERR_CONFIG,
@@ -153,6 +189,9 @@ conf_free(struct est_conf *c)
 	free(c->log_dest);
 	free(c->templates_dir);
 	free(c->time_zone);
+	while (c->n_admin_users > 0)
+		free(c->admin_users[--c->n_admin_users]);
+	free(c->admin_users);
 	if (c->id_re_ok)
 		regfree(&c->id_re);
 	memset(c, 0, sizeof(*c));

@@ -123,6 +123,8 @@ struct est_conf {
 	char   *log_dest;       /* "stderr", "syslog" */
 	char   *templates_dir;  /* dashboard HTML templates */
 	char   *time_zone;      /* TZ for times shown to people */
+	char  **admin_users;    /* REMOTE_USERs allowed the API/dashboard */
+	size_t  n_admin_users;
 };
 
 const char  *conf_path(void);
@@ -288,6 +290,7 @@ struct est_req {
 	const char *query;         /* QUERY_STRING or "" */
 	const char *origin;        /* HTTP_ORIGIN or NULL (CSRF checks only) */
 	const char *host;          /* HTTP_HOST or "" */
+	const char *admin_marker;  /* HTTP_X_EST_ADMIN or NULL (CSRF only) */
 	char       *body;          /* owned, NUL-terminated, NULL if none */
 	size_t      body_len;
 	int         body_err;      /* EST_OK or why the body was not read */
@@ -349,6 +352,13 @@ int est_serve(const char *progname, enum est_op op, unsigned needs,
 
 enum est_err enroll_handle(struct est_ctx *, const struct est_req *,
                            struct est_resp *);
+
+/* ---- administrators (admin.c) ------------------------------------------ */
+
+#define EST_MAX_ADMINS 64 /* entries in admin_users */
+
+enum est_err admin_check(const struct est_conf *, const struct est_req *);
+enum est_err admin_csrf_check(const struct est_req *);
 
 /* ---- HTML templates (tmpl.c) ------------------------------------------ */
 

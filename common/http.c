@@ -115,6 +115,7 @@ req_init(struct est_req *req, est_getenv_fn get, est_read_fn rd, void *arg)
 	req->query = req_var(get, arg, "QUERY_STRING", "");
 	req->origin = get("HTTP_ORIGIN", arg);
 	req->host = req_var(get, arg, "HTTP_HOST", "");
+	req->admin_marker = get("HTTP_X_EST_ADMIN", arg);
 	if (req->remote_user != NULL && *req->remote_user == '\0')
 		req->remote_user = NULL;
 

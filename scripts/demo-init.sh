@@ -73,5 +73,6 @@ store_dir = "db";
 log = "stderr";
 templates_dir = "$TOP/templates";
 time_zone = "UTC";
+admin_users = [ "admin" ];
 CONF
 echo "estcgi: demo CA and users created in $R (the demo CA is for testing only)"

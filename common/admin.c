@@ -1,0 +1,53 @@
+/*
+ * admin.c — who may use the device API and the dashboard, and the
+ * cross-site protection of their state-changing requests.
+ *
+ * The web server asks for the password (apache-conf/estcgi-admin.conf);
+ * the program checks REMOTE_USER against the config's admin_users too,
+ * so a web-server mistake alone does not open the registry.
+ */
+#include <string.h>
+
+#include "est.h"
+
+/*
+ * Returns EST_OK when REMOTE_USER is one of conf->admin_users;
+ * EST_ERR_UNAUTHENTICATED (401) without a user, EST_ERR_FORBIDDEN (403)
+ * for a user who is not an administrator.
+ */
+enum est_err
+admin_check(const struct est_conf *conf, const struct est_req *req)
+{
+	size_t i;
+
+	if (req->remote_user == NULL)
+		return est_fail(EST_ERR_UNAUTHENTICATED,
+		    "administrator login required");
+	for (i = 0; i < conf->n_admin_users; i++)
+		if (strcmp(conf->admin_users[i], req->remote_user) == 0)
+			return EST_OK;
+	return est_fail(EST_ERR_FORBIDDEN, "user is not an administrator");
+}
+
+/*
+ * Cross-site request forgery check for requests that change state:
+ * they must carry the header X-EST-Admin: 1 (a cross-site form cannot
+ * set a custom header, and no CORS preflight is ever answered), and
+ * when the browser sends Origin it must be this server's own origin
+ * (https://Host).  Returns EST_OK or EST_ERR_FORBIDDEN with the reason.
+ */
+enum est_err
+admin_csrf_check(const struct est_req *req)
+{
+	const char *o = req->origin;
+	size_t      hl = strlen(req->host);
+
+	if (req->admin_marker == NULL || strcmp(req->admin_marker, "1") != 0)
+		return est_fail(EST_ERR_FORBIDDEN, "state-changing requests "
+		    "need the header X-EST-Admin: 1 (cross-site protection)");
+	if (o != NULL && !(strncmp(o, "https://", 8) == 0 &&
+	    strncmp(o + 8, req->host, hl) == 0 && o[8 + hl] == '\0' && hl > 0))
+		return est_fail(EST_ERR_FORBIDDEN, "cross-site request refused "
+		    "(Origin is not this server)");
+	return EST_OK;
+}
