@@ -34,7 +34,7 @@ LIB_SRCS := common/err.c common/log.c common/conf.c common/b64.c \
 LIB_OBJS := $(LIB_SRCS:common/%.c=$(BUILD)/common/%.o)
 LIB      := $(BUILD)/libestcgi.a
 
-PROGS    := cacerts simpleenroll simplereenroll bootstrap unsupported
+PROGS    := cacerts simpleenroll simplereenroll bootstrap unsupported dashboard
 PROG_BINS := $(PROGS:%=$(BUILD)/cgi-bin/%)
 
 UNIT     := b64 csr ca store http tmpl registry
