@@ -5,6 +5,7 @@ CC      ?= cc
 PORT    ?= 8443
 RUNDIR  ?= run
 SERVER  ?= apache
+export SERVER
 BUILD   ?= build
 export BUILD
 
@@ -26,7 +27,8 @@ LDLIBS  := -lfcgi -lconfig -ldb-5.3 -lcrypto
 # The Debian packages the project needs (make deps installs them).
 DEB_PKGS := build-essential libfcgi-dev libssl-dev libdb5.3-dev db5.3-util \
             libconfig-dev libcmocka-dev apache2 apache2-utils \
-            libapache2-mod-fcgid curl openssl ca-certificates
+            libapache2-mod-fcgid curl openssl ca-certificates \
+            lighttpd lighttpd-mod-openssl
 
 LIB_SRCS := common/err.c common/log.c common/conf.c common/b64.c \
             common/csr.c common/ca.c common/store.c common/enroll.c \
@@ -99,8 +101,11 @@ stop:
 # Unit tests (cmocka) and the end-to-end suite against a private Apache
 # on TEST_PORT; one total at the end.
 TEST_PORT ?= 18443
+# The web servers `make test` runs the end-to-end suite against
+# (scripts/server.sh names them).
+TEST_SERVERS ?= apache lighttpd
 test: deps-check all $(UNIT_BINS)
-	@TEST_PORT=$(TEST_PORT) bash tests/run.sh $(UNIT_BINS)
+	@TEST_PORT=$(TEST_PORT) TEST_SERVERS="$(TEST_SERVERS)" bash tests/run.sh $(UNIT_BINS)
 
 e2e: deps-check all
 	@TEST_PORT=$(TEST_PORT) bash tests/e2e/run.sh

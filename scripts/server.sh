@@ -1,12 +1,22 @@
 #!/bin/sh
-# server.sh run|start|stop RUNDIR PORT — the private Apache of the demo
-# and the tests, started from the shipped apache-conf/ files.
+# server.sh run|start|stop RUNDIR PORT — the private web server of the
+# demo and the tests, started from the shipped apache-conf/ files.
+# SERVER picks it (default apache):
+#   apache      Apache httpd + mod_fcgid   (demo-httpd.conf)
+#   apache-cgi  Apache httpd + mod_cgid, plain CGI, one process per request
+#   lighttpd    lighttpd + mod_fastcgi     (demo-lighttpd.conf)
+# RUNDIR/server names the one running; RUNDIR/server.pid is its main pid.
 set -eu
 cmd=$1 R=$2 PORT=$3
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$R"
 R=$(cd "$R" && pwd)
-PIDFILE="$R/apache/httpd.pid"
+# `stop` stops whichever server this RUNDIR runs.
+if [ "$cmd" = stop ] && [ -f "$R/server" ]; then
+	SERVER=$(cat "$R/server")
+fi
+SERVER=${SERVER:-apache}
+[ "${CGI:-0}" = 1 ] && [ "$SERVER" = apache ] && SERVER=apache-cgi
 
 export ESTCGI_RUNDIR="$R" ESTCGI_PORT="$PORT"
 export ESTCGI_APACHE_CONF="$TOP/apache-conf"
@@ -21,9 +31,39 @@ if [ "$(id -u)" = 0 ]; then
 else
 	export ESTCGI_RUN_USER="$(id -un)" ESTCGI_RUN_GROUP="$(id -gn)"
 fi
-APACHE="apache2 -f $TOP/apache-conf/demo-httpd.conf ${APACHE_DEFINES:-}"
+APACHE_DEFINES=${APACHE_DEFINES:-}
+case $SERVER in
+apache)
+	;;
+apache-cgi)
+	ESTCGI_HANDLER=cgi-script
+	APACHE_DEFINES="$APACHE_DEFINES -DESTCGI_CGI"
+	;;
+lighttpd)
+	# lighttpd sends the certificate file as the chain: leaf, then issuer.
+	export ESTCGI_TLS_CERT="$R/tls/server-chain.pem"
+	;;
+*)
+	echo "server.sh: unknown SERVER '$SERVER' (apache, apache-cgi, lighttpd)" >&2
+	exit 2
+	;;
+esac
+APACHE="apache2 -f $TOP/apache-conf/demo-httpd.conf $APACHE_DEFINES"
+LIGHTTPD="lighttpd -f $TOP/apache-conf/demo-lighttpd.conf"
+case $SERVER in
+lighttpd) PIDFILE="$R/lighttpd/lighttpd.pid" ;;
+*)        PIDFILE="$R/apache/httpd.pid" ;;
+esac
 
-running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+# The main pid: through RUNDIR/server.pid (whichever server ran last in
+# RUNDIR), else this server's own pid file.
+main_pid() {
+	if [ -f "$R/server.pid" ]; then cat "$R/server.pid"
+	elif [ -f "$PIDFILE" ]; then cat "$PIDFILE"
+	else return 1
+	fi
+}
+running() { pid=$(main_pid) && kill -0 "$pid" 2>/dev/null; }
 
 # As root the workers run as www-data: they must reach the programs and
 # the run directory, and own what they write (PLATFORM-NOTES).
@@ -44,6 +84,15 @@ fix_perms() {
 	chgrp www-data "$R/ca/ca.key" "$R/est.conf" "$R/users.htpasswd" "$R/admin.htpasswd"
 	chmod 640 "$R/ca/ca.key" "$R/est.conf" "$R/users.htpasswd" "$R/admin.htpasswd"
 	chmod 644 "$R/ca/ca.pem"
+	# mod_cgid's workers (www-data) reach its daemon through
+	# RUNDIR/apache/cgid.sock.
+	if [ "$SERVER" = apache-cgi ]; then
+		chmod 711 "$R/apache"
+	fi
+	# lighttpd opens its logs and sockets after dropping to www-data.
+	if [ "$SERVER" = lighttpd ]; then
+		chown -R www-data:www-data "$R/logs" "$R/lighttpd"
+	fi
 }
 
 write_env() {
@@ -57,6 +106,7 @@ write_env() {
 		echo "EST_RUNDIR=$R"
 		echo "EST_CONFIG=$R/est.conf"
 		echo "EST_PORT=$PORT"
+		echo "EST_SERVER=$SERVER"
 	} > "$R/demo.env.tmp"
 	chmod 600 "$R/demo.env.tmp"
 	mv "$R/demo.env.tmp" "$R/demo.env"
@@ -68,7 +118,8 @@ wait_up() {
 		code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$R/tls/root.pem" \
 			"https://127.0.0.1:$PORT/.well-known/est/cacerts" 2>/dev/null || true)
 		[ "$code" = 200 ] && return 0
-		running || break
+		# (a server started undetached writes its pid file a moment later)
+		running || [ $i -lt 25 ] || break
 		sleep 0.2
 		i=$((i + 1))
 	done
@@ -79,21 +130,36 @@ wait_up() {
 
 stop() {
 	running || return 0
-	pid=$(cat "$PIDFILE")
-	$APACHE -k stop 2>/dev/null || kill "$pid" 2>/dev/null || true
+	kill -TERM "$pid" 2>/dev/null || true
 	i=0
 	while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 	kill -9 "$pid" 2>/dev/null || true
-	rm -f "$PIDFILE"
+	rm -f "$(readlink -f "$R/server.pid")" "$PIDFILE" "$R/server.pid"
+}
+
+# config_test — the server's own syntax check of the demo config.
+config_test() {
+	case $SERVER in
+	lighttpd) $LIGHTTPD -tt ;;
+	*)        $APACHE -t ;;
+	esac
 }
 
 prepare() {
 	sh "$TOP/scripts/demo-init.sh" "$R"
+	if [ "$SERVER" = lighttpd ]; then
+		mkdir -p "$R/lighttpd/sockets" "$R/lighttpd/htdocs"
+		touch "$R/logs/error.log" "$R/logs/access.log"
+		cat "$R/tls/server.pem" "$R/tls/root.pem" > "$R/tls/server-chain.pem"
+	fi
 	fix_perms
-	$APACHE -t >/dev/null 2>"$R/logs/configtest.log" || {
+	config_test >/dev/null 2>"$R/logs/configtest.log" || {
 		cat "$R/logs/configtest.log" >&2
 		exit 1
 	}
+	echo "$SERVER" > "$R/server"
+	# One place for the main pid whatever the server (tests/e2e/lib.sh).
+	ln -sf "${PIDFILE#"$R/"}" "$R/server.pid"
 	write_env
 }
 
@@ -101,16 +167,24 @@ case $cmd in
 start)
 	stop
 	prepare
-	$APACHE -k start
+	case $SERVER in
+	# The programs inherit lighttpd's stderr (a daemonized lighttpd gives
+	# them /dev/null): run it undetached with stderr on the error log.
+	lighttpd) setsid $LIGHTTPD -D </dev/null >/dev/null 2>>"$R/logs/error.log" & ;;
+	*)        $APACHE -k start ;;
+	esac
 	wait_up
-	echo "estcgi: serving https://127.0.0.1:$PORT/.well-known/est ; settings in $R/demo.env"
+	echo "estcgi: serving https://127.0.0.1:$PORT/.well-known/est ($SERVER); settings in $R/demo.env"
 	;;
 run)
 	stop
 	prepare
-	echo "estcgi: serving https://127.0.0.1:$PORT/.well-known/est (Ctrl-C stops)"
+	echo "estcgi: serving https://127.0.0.1:$PORT/.well-known/est ($SERVER; Ctrl-C stops)"
 	echo "estcgi: settings for clients: . $R/demo.env"
-	exec $APACHE -DFOREGROUND
+	case $SERVER in
+	lighttpd) exec $LIGHTTPD -D 2>>"$R/logs/error.log" ;;
+	*)        exec $APACHE -DFOREGROUND ;;
+	esac
 	;;
 stop)
 	stop

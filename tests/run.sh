@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run.sh UNIT_BINARY... — `make test`: runs the cmocka unit tests, then
-# the end-to-end suite against a private Apache, and prints one total.
+# the end-to-end suite against each web server in TEST_SERVERS (default
+# apache), and prints one total.
 set -u
 cd "$(dirname "$0")/.."
 pass=0 fail=0
@@ -16,14 +17,27 @@ for t in "$@"; do
 	fi
 done
 echo "unit: $pass passed, $fail failed"
-e2e_out=$(mktemp)
-bash tests/e2e/run.sh | tee "$e2e_out"
-e2e_rc=${PIPESTATUS[0]}
-ep=$(sed -n 's/^e2e: \([0-9]*\) passed, \([0-9]*\) failed.*/\1/p' "$e2e_out" | tail -n 1)
-ef=$(sed -n 's/^e2e: \([0-9]*\) passed, \([0-9]*\) failed.*/\2/p' "$e2e_out" | tail -n 1)
-rm -f "$e2e_out"
-[ -n "$ep" ] || { ep=0; ef=1; echo "e2e: suite did not finish"; }
-[ "$e2e_rc" -eq 0 ] || [ "${ef:-0}" -gt 0 ] || ef=1
-pass=$((pass + ep)); fail=$((fail + ef))
+# The end-to-end suite once per web server variant (TEST_SERVERS, see
+# scripts/server.sh); each in its own run and output folder.
+rundir=${TEST_RUNDIR:-$PWD/run-test} out=${TEST_OUT:-$PWD/tests/out}
+summary=""
+for server in ${TEST_SERVERS:-apache}; do
+	sfx=""
+	[ "$server" = apache ] || sfx="-$server"
+	echo "# e2e against $server"
+	e2e_out=$(mktemp)
+	SERVER=$server TEST_RUNDIR=$rundir$sfx TEST_OUT=$out$sfx \
+		bash tests/e2e/run.sh | tee "$e2e_out"
+	e2e_rc=${PIPESTATUS[0]}
+	ep=$(sed -n 's/^e2e: \([0-9]*\) passed, \([0-9]*\) failed.*/\1/p' "$e2e_out" | tail -n 1)
+	ef=$(sed -n 's/^e2e: \([0-9]*\) passed, \([0-9]*\) failed.*/\2/p' "$e2e_out" | tail -n 1)
+	rm -f "$e2e_out"
+	[ -n "$ep" ] || { ep=0; ef=1; echo "e2e: suite did not finish"; }
+	[ "$e2e_rc" -eq 0 ] || [ "${ef:-0}" -gt 0 ] || ef=1
+	summary="$summary# e2e $server: $ep passed, $ef failed
+"
+	pass=$((pass + ep)); fail=$((fail + ef))
+done
+printf '%s' "$summary"
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

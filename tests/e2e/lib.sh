@@ -85,10 +85,11 @@ expect_error() {
 }
 
 # worker_pids PROGRAM — this instance's FastCGI workers of PROGRAM
-# (descendants of its Apache, so another instance is left alone).
+# (descendants of its web server, whose main pid scripts/server.sh keeps
+# in RUNDIR/server.pid, so another instance is left alone).
 worker_pids() {
 	local main
-	main=$(cat "$EST_RUNDIR/apache/httpd.pid")
+	main=$(cat "$EST_RUNDIR/server.pid")
 	ps -eo pid=,ppid=,args= | awk -v main="$main" -v prog="/cgi-bin/$1" '
 		{ parent[$1] = $2; args[$1] = $3 }
 		END { for (p in args) if (args[p] ~ prog "$")

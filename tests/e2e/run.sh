@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# run.sh — the end-to-end suite: a fresh private Apache from the shipped
+# run.sh — the end-to-end suite: a fresh private web server (SERVER, see
+# scripts/server.sh; default Apache) from the shipped
 # apache-conf/ files on TEST_PORT (default 18443) in TEST_RUNDIR (run-test/),
 # output in TEST_OUT (tests/out/), the real
 # programs, curl and openssl as clients.  Prints "e2e: N passed, N failed".
@@ -32,5 +33,5 @@ if [ "$FAIL" -gt 0 ]; then
 	echo "# last lines of the server's error log:"
 	tail -n 30 "$RUNDIR/logs/error.log" | sed 's/^/#   /'
 fi
-echo "e2e: $PASS passed, $FAIL failed"
+echo "e2e: $PASS passed, $FAIL failed (${EST_SERVER:-apache})"
 [ "$FAIL" -eq 0 ]

@@ -71,7 +71,9 @@ expect_error "body over the limit" 413 "larger than"
 
 est "$EST_URL/nosuchop"
 expect_error "unknown operation" 404 "unknown EST operation"
-est -X POST "$EST_URL/fullcmc"
+# (with a body, as a real fullcmc request: lighttpd answers a POST with
+# no Content-Length 411 itself)
+est -H 'Content-Type: application/pkcs7-mime' --data-binary "@$T/$E.b64" "$EST_URL/fullcmc"
 expect_error "fullcmc" 501 "fullcmc"
 est "$EST_URL/csrattrs"
 check "csrattrs not offered: 404 (RFC 7030 4.5.2)" 404 "$STATUS"
