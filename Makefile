@@ -116,5 +116,15 @@ BENCH_PORT ?= 28443
 bench: deps-check all $(BENCH_BINS)
 	@BENCH_PORT=$(BENCH_PORT) bash tests/bench/run.sh
 
+# Test tools (tests/tools/, not part of the server): hostile CSRs and
+# certificates for the hostile-input test, a read-only store dump.
+TOOLS     := hostile-csr store-dump
+TOOL_BINS := $(TOOLS:%=$(BUILD)/tools/%)
+$(BUILD)/tools/%: tests/tools/%.c $(LIB) common/est.h
+	@mkdir -p $(@D)
+	@[ "$(V)" = 1 ] || echo "  CCLD    $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+test e2e: $(TOOL_BINS)
+
 clean:
 	rm -rf $(BUILD)

@@ -95,3 +95,15 @@ worker_pids() {
 		END { for (p in args) if (args[p] ~ prog "$")
 			for (q = parent[p]; q > 1; q = parent[q]) if (q == main) { print p; break } }'
 }
+
+# store_snapshot — what the instance's store holds (tests/tools/store-dump:
+# "device ID STATE SERIAL" and "cert SERIAL DEVICE STATUS OP SHA256"
+# lines), read as the store's owner so no file changes hands.
+store_snapshot() {
+	local tool="${BUILD:-build}/tools/store-dump" db="$EST_RUNDIR/db"
+	if [ "$(id -u)" = 0 ] && [ "$(stat -c %u "$db")" != 0 ]; then
+		runuser -u "$(stat -c %U "$db")" -- "$tool" "$db"
+	else
+		"$tool" "$db"
+	fi
+}
