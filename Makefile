@@ -32,7 +32,8 @@ DEB_PKGS := build-essential libfcgi-dev libssl-dev libdb5.3-dev db5.3-util \
 
 LIB_SRCS := common/err.c common/log.c common/conf.c common/b64.c \
             common/csr.c common/ca.c common/store.c common/enroll.c \
-            common/http.c common/serve.c common/tmpl.c common/admin.c
+            common/http.c common/serve.c common/tmpl.c common/admin.c \
+            common/prefork.c
 LIB_OBJS := $(LIB_SRCS:common/%.c=$(BUILD)/common/%.o)
 LIB      := $(BUILD)/libestcgi.a
 

@@ -502,4 +502,10 @@ enum est_err store_device_delete(struct est_store *, const char *id,
 int          device_expired(const struct est_device *, int64_t now);
 void         est_hex(const unsigned char *p, size_t len, char *out);
 
+/* ---- process manager (prefork.c) --------------------------------------- */
+
+#define EST_MAX_WORKERS 256  /* most workers EST_WORKERS may ask for */
+#define PREFORK_SERVE   (-1) /* prefork_supervise(): go on serving */
+int prefork_supervise(void);
+
 #endif /* EST_H */

@@ -169,6 +169,7 @@ est_serve(const char *progname, enum est_op op, unsigned needs,
 {
 	struct est_ctx ctx;
 	FCGX_Request   r;
+	int            st;
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.progname = progname;
@@ -181,6 +182,9 @@ est_serve(const char *progname, enum est_op op, unsigned needs,
 		    cgi_write, NULL);
 		fflush(stdout);
 	} else {
+		/* EST_WORKERS=N: this process supervises N workers (prefork.c). */
+		if ((st = prefork_supervise()) != PREFORK_SERVE)
+			return st;
 		if (FCGX_Init() != 0 || FCGX_InitRequest(&r, 0, 0) != 0) {
 			est_log(EST_LOG_ERR, "FastCGI initialisation failed");
 			return 1;
