@@ -8,7 +8,7 @@
 H=$T/hostile
 TAB=tests/corpus/hostile/cases.tab
 HC=${BUILD:-build}/tools/hostile-csr
-HSERVER=${SERVER:-apache}
+HSERVER=${EST_SERVER:-${SERVER:-apache}}
 HSLOW_CROWD=20   # extra slow-header connections beside the slowloris case
 HSLOW_STEPS=40   # a slow client sends for 40 s at most ...
 HSLOW_MAX=60     # ... and gives up after 60 s
