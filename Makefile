@@ -22,7 +22,7 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 $(WARN) $(SANFLAGS) -D_DEFAULT_SOURCE \
            -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED -Icommon
 LDFLAGS += $(SANFLAGS)
-LDLIBS  := -lfcgi -lconfig -ldb-5.3 -lcrypto
+LDLIBS  := -lfcgi -lconfig -ldb-5.3 -lcrypto -ljansson
 
 # The Debian packages the project needs (make deps installs them).
 DEB_PKGS := build-essential libfcgi-dev libssl-dev libdb5.3-dev db5.3-util \
@@ -30,14 +30,17 @@ DEB_PKGS := build-essential libfcgi-dev libssl-dev libdb5.3-dev db5.3-util \
             libapache2-mod-fcgid curl openssl ca-certificates \
             lighttpd lighttpd-mod-openssl
 
+DEB_PKGS += libjansson-dev jq
+
 LIB_SRCS := common/err.c common/log.c common/conf.c common/b64.c \
+            common/json.c common/audit.c \
             common/csr.c common/ca.c common/store.c common/enroll.c \
             common/http.c common/serve.c common/tmpl.c common/admin.c \
             common/prefork.c
 LIB_OBJS := $(LIB_SRCS:common/%.c=$(BUILD)/common/%.o)
 LIB      := $(BUILD)/libestcgi.a
 
-PROGS    := cacerts simpleenroll simplereenroll bootstrap unsupported dashboard
+PROGS    := cacerts simpleenroll simplereenroll bootstrap unsupported dashboard api
 PROG_BINS := $(PROGS:%=$(BUILD)/cgi-bin/%)
 
 UNIT     := b64 csr ca store http tmpl registry

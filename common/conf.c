@@ -4,7 +4,7 @@
  * Keys (all documented in README):
  *   ca = { cert = "..."; key = "..."; chain = "..."; };
  *   validity_days, bootstrap_validity_days, device_id_pattern,
- *   store_dir, log, templates_dir, time_zone, admin_users.
+ *   store_dir, log, templates_dir, time_zone, admin_users, audit_log.
  * Relative paths are taken relative to the directory of est.conf.
  */
 #include <errno.h>
@@ -153,6 +153,7 @@ conf_load(const char *path, struct est_conf *c)
 	    (rc = conf_str(&cf, "templates_dir", EST_DEFAULT_TEMPLATES, 1, dir,
 	        &c->templates_dir)) ||
 	    (rc = conf_str(&cf, "time_zone", "UTC", 0, dir, &c->time_zone)) ||
+	    (rc = conf_str(&cf, "audit_log", "", 0, dir, &c->audit_log)) ||
 	    (rc = conf_int(&cf, "validity_days", EST_DEFAULT_DAYS, 1,
 	        EST_MAX_DAYS, &c->validity_days)) ||
 	    (rc = conf_int(&cf, "bootstrap_validity_days",
@@ -161,6 +162,19 @@ conf_load(const char *path, struct est_conf *c)
 
 	if ((rc = conf_admins(&cf, c)) != EST_OK)
 		goto out;
+	/* audit_log is a path unless "syslog" or "" (off). */
+	if (c->audit_log[0] != '\0' && strcmp(c->audit_log, "syslog") != 0 &&
+	    c->audit_log[0] != '/') {
+		char *abs = conf_abs(dir, c->audit_log);
+
+		if (abs == NULL) {
+			rc = est_fail(EST_ERR_CONFIG,
+			    "config: bad value for 'audit_log'");
+			goto out;
+		}
+		free(c->audit_log);
+		c->audit_log = abs;
+	}
 	if ((rerr = regcomp(&c->id_re, c->id_pattern,
 	    REG_EXTENDED | REG_NOSUB)) != 0) {
 		rc = est_fail(EST_ERR_CONFIG,
@@ -189,6 +203,7 @@ conf_free(struct est_conf *c)
 	free(c->log_dest);
 	free(c->templates_dir);
 	free(c->time_zone);
+	free(c->audit_log);
 	while (c->n_admin_users > 0)
 		free(c->admin_users[--c->n_admin_users]);
 	free(c->admin_users);

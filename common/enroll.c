@@ -355,24 +355,26 @@ enroll_handle(struct est_ctx *ctx, const struct est_req *req,
 	}
 
 	serial_hex(job.serial, job.serial_len, hex);
-	if (rc == EST_OK)
+	if (rc == EST_OK) {
 		est_log(EST_LOG_INFO, "%s issued device=%s serial=%s user=%s "
 		    "ip=%s", est_op_names[job.op], job.id, hex,
 		    job.user ? job.user : "-", job.ip);
-	else {
+		job_event(&job, 200, "issued", &ev);
+	} else {
 		est_log(EST_LOG_INFO, "%s refused %d device=%s user=%s ip=%s: "
 		    "%s", est_op_names[job.op], est_err_status(rc),
 		    job.id[0] ? job.id : "-", job.user ? job.user : "-", job.ip,
 		    est_reason(rc));
+		job.serial_len = 0;
+		job_event(&job, est_err_status(rc), est_reason(rc), &ev);
 		/* Audit the refusal; a store that is down is already the
 		 * answer, so this is best effort. */
-		if (est_err_status(rc) != 503) {
-			job.serial_len = 0;
-			job_event(&job, est_err_status(rc), est_reason(rc), &ev);
-			if (store_event_add(ctx->store, &ev) != EST_OK)
-				(void)est_fail(rc, "%s", ev.reason);
-		}
+		if (est_err_status(rc) != 503 &&
+		    store_event_add(ctx->store, &ev) != EST_OK)
+			(void)est_fail(rc, "%s", ev.reason);
 	}
+	/* Every issuance and refusal is also one JSON line (audit_log). */
+	audit_write(&ctx->conf, &ev);
 	X509_free(job.issued);
 	X509_free(job.client);
 	X509_REQ_free(job.csr);

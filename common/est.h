@@ -125,6 +125,7 @@ struct est_conf {
 	char   *time_zone;      /* TZ for times shown to people */
 	char  **admin_users;    /* REMOTE_USERs allowed the API/dashboard */
 	size_t  n_admin_users;
+	char   *audit_log;      /* JSON-lines file, "syslog", or "" (off) */
 };
 
 const char  *conf_path(void);
@@ -350,6 +351,11 @@ int est_serve(const char *progname, enum est_op op, unsigned needs,
 
 /* ---- enrollment (enroll.c) -------------------------------------------- */
 
+/* How the serving loop writes an error answer (default resp_error(),
+ * text/plain); the API sets resp_json_error().  Call before est_serve. */
+typedef void (*est_error_fn)(struct est_resp *, enum est_err);
+void est_serve_error_fn(est_error_fn);
+
 enum est_err enroll_handle(struct est_ctx *, const struct est_req *,
                            struct est_resp *);
 
@@ -361,6 +367,25 @@ enum est_err admin_check(const struct est_conf *, const struct est_req *);
 enum est_err admin_csrf_check(const struct est_req *);
 
 /* ---- HTML templates (tmpl.c) ------------------------------------------ */
+
+/* ---- JSON (json.c) and the audit log (audit.c) ------------------------- */
+
+/* Registry records as jansson objects (json_t is struct json_t); every
+ * function returns a new reference or NULL when out of memory. */
+struct json_t;
+struct est_stats;
+struct json_t *json_text(const char *s);
+struct json_t *json_time(int64_t secs);
+struct json_t *json_event(const struct est_event *);
+struct json_t *json_device(const struct est_device *, int64_t now);
+struct json_t *json_cert(const struct est_cert *);
+struct json_t *json_stats(const struct est_stats *);
+int            iso_time(int64_t secs, char *out, size_t outsz);
+const char    *event_outcome(const struct est_event *);
+enum est_err   resp_json(struct est_resp *, int status, struct json_t *);
+void           resp_json_error(struct est_resp *, enum est_err);
+
+void           audit_write(const struct est_conf *, const struct est_event *);
 
 #define TMPL_MAX_FILE   65536   /* largest template file */
 #define TMPL_MAX_OUTPUT (4 * 1024 * 1024) /* largest rendered page */

@@ -82,6 +82,17 @@ ctx_ready(struct est_ctx *ctx, unsigned needs)
 	return EST_OK;
 }
 
+/* How error answers are written (est_serve_error_fn()). */
+static est_error_fn error_fn = resp_error;
+
+/* Sets how the serving loop writes error answers: fn turns a response
+ * into the answer for an error (resp_error() by default). */
+void
+est_serve_error_fn(est_error_fn fn)
+{
+	error_fn = fn != NULL ? fn : resp_error;
+}
+
 /* One request: parse it, run the handler, map errors, write the answer. */
 static void
 serve_one(struct est_ctx *ctx, unsigned needs, est_handler_fn handler,
@@ -100,7 +111,7 @@ serve_one(struct est_ctx *ctx, unsigned needs, est_handler_fn handler,
 		if (est_err_status(rc) >= 500 && rc != EST_ERR_NOT_IMPLEMENTED)
 			est_log(EST_LOG_ERR, "%s %s: %s", req.method,
 			    req.request_uri, est_reason(rc));
-		resp_error(&resp, rc);
+		error_fn(&resp, rc);
 	}
 	if (resp_write(&resp, wr, arg) != 0)
 		est_log(EST_LOG_INFO, "client went away before the answer");

@@ -8,7 +8,7 @@ R=$1
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 [ -f "$R/est.conf" ] && exit 0
 umask 077
-mkdir -p "$R/ca" "$R/tls" "$R/db" "$R/logs" "$R/apache" "$R/fcgid"
+mkdir -p "$R/ca" "$R/tls" "$R/db" "$R/logs" "$R/apache" "$R/fcgid" "$R/audit"
 
 keygen() { # keygen FILE — a new private key of the demo's type
 	if [ "${CA_KEY:-ec}" = rsa ]; then
@@ -74,5 +74,6 @@ log = "stderr";
 templates_dir = "$TOP/templates";
 time_zone = "UTC";
 admin_users = [ "admin" ];
+audit_log = "audit/audit.log";
 CONF
 echo "estcgi: demo CA and users created in $R (the demo CA is for testing only)"

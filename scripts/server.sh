@@ -27,6 +27,7 @@ export ESTCGI_TLS_CERT="$R/tls/server.pem" ESTCGI_TLS_KEY="$R/tls/server.key"
 export ESTCGI_CLIENT_CA="$R/ca/ca.pem"
 export ESTCGI_HANDLER="${ESTCGI_HANDLER:-fcgid-script}"
 if [ "$(id -u)" = 0 ]; then
+export ESTCGI_ADMIN_USERS="$R/admin.htpasswd"
 	export ESTCGI_RUN_USER=www-data ESTCGI_RUN_GROUP=www-data
 else
 	export ESTCGI_RUN_USER="$(id -un)" ESTCGI_RUN_GROUP="$(id -gn)"
@@ -89,6 +90,7 @@ fix_perms() {
 	if [ "$SERVER" = apache-cgi ]; then
 		chmod 711 "$R/apache"
 	fi
+	chown -R www-data:www-data "$R/audit"
 	# lighttpd opens its logs and sockets after dropping to www-data.
 	if [ "$SERVER" = lighttpd ]; then
 		chown -R www-data:www-data "$R/logs" "$R/lighttpd"
@@ -108,6 +110,9 @@ write_env() {
 		echo "EST_PORT=$PORT"
 		echo "EST_SERVER=$SERVER"
 	} > "$R/demo.env.tmp"
+		echo "EST_API_URL=https://127.0.0.1:$PORT/api/v1"
+		echo "EST_DASHBOARD_URL=https://127.0.0.1:$PORT/dashboard/"
+		echo "EST_METRICS_URL=https://127.0.0.1:$PORT/metrics"
 	chmod 600 "$R/demo.env.tmp"
 	mv "$R/demo.env.tmp" "$R/demo.env"
 }
