@@ -33,14 +33,15 @@ DEB_PKGS := build-essential libfcgi-dev libssl-dev libdb5.3-dev db5.3-util \
 DEB_PKGS += libjansson-dev jq
 
 LIB_SRCS := common/err.c common/log.c common/conf.c common/b64.c \
-            common/json.c common/audit.c \
+            common/json.c common/audit.c common/metrics.c \
             common/csr.c common/ca.c common/store.c common/enroll.c \
             common/http.c common/serve.c common/tmpl.c common/admin.c \
             common/prefork.c
 LIB_OBJS := $(LIB_SRCS:common/%.c=$(BUILD)/common/%.o)
 LIB      := $(BUILD)/libestcgi.a
 
-PROGS    := cacerts simpleenroll simplereenroll bootstrap unsupported dashboard api
+PROGS    := cacerts simpleenroll simplereenroll bootstrap unsupported dashboard api \
+            metrics
 PROG_BINS := $(PROGS:%=$(BUILD)/cgi-bin/%)
 
 UNIT     := b64 csr ca store http tmpl registry

@@ -349,12 +349,12 @@ typedef enum est_err (*est_handler_fn)(struct est_ctx *,
 int est_serve(const char *progname, enum est_op op, unsigned needs,
               est_handler_fn handler);
 
-/* ---- enrollment (enroll.c) -------------------------------------------- */
-
 /* How the serving loop writes an error answer (default resp_error(),
  * text/plain); the API sets resp_json_error().  Call before est_serve. */
 typedef void (*est_error_fn)(struct est_resp *, enum est_err);
 void est_serve_error_fn(est_error_fn);
+
+/* ---- enrollment (enroll.c) -------------------------------------------- */
 
 enum est_err enroll_handle(struct est_ctx *, const struct est_req *,
                            struct est_resp *);
@@ -365,8 +365,6 @@ enum est_err enroll_handle(struct est_ctx *, const struct est_req *,
 
 enum est_err admin_check(const struct est_conf *, const struct est_req *);
 enum est_err admin_csrf_check(const struct est_req *);
-
-/* ---- HTML templates (tmpl.c) ------------------------------------------ */
 
 /* ---- JSON (json.c) and the audit log (audit.c) ------------------------- */
 
@@ -386,6 +384,19 @@ enum est_err   resp_json(struct est_resp *, int status, struct json_t *);
 void           resp_json_error(struct est_resp *, enum est_err);
 
 void           audit_write(const struct est_conf *, const struct est_event *);
+
+/* ---- metrics (metrics.c) ----------------------------------------------- */
+
+/* Request counters and latency histograms shared by all workers through
+ * a small mmap'd file in the store directory; see metrics.c. */
+#define EST_METRICS_FILE "metrics.v1"
+struct est_buf;
+void metrics_attach(const char *dir);
+void metrics_observe(const char *prog, int status, enum est_err rc,
+                     uint64_t elapsed_us);
+void metrics_render(struct est_buf *, const struct est_stats *);
+
+/* ---- HTML templates (tmpl.c) ------------------------------------------ */
 
 #define TMPL_MAX_FILE   65536   /* largest template file */
 #define TMPL_MAX_OUTPUT (4 * 1024 * 1024) /* largest rendered page */

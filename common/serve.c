@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -64,6 +65,7 @@ ctx_ready(struct est_ctx *ctx, unsigned needs)
 			return rc;
 		}
 		est_log_open(ctx->progname, ctx->conf.log_dest);
+		metrics_attach(ctx->conf.store_dir);
 		conf_ok = 1;
 	}
 	if ((needs & EST_NEED_CA) && !ca_ok) {
@@ -100,8 +102,10 @@ serve_one(struct est_ctx *ctx, unsigned needs, est_handler_fn handler,
 {
 	struct est_req  req;
 	struct est_resp resp;
+	struct timespec t0, t1;
 	enum est_err    rc;
 
+	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
 	est_reason_clear();
 	req_init(&req, get, rd, arg);
 	resp_init(&resp);
@@ -115,6 +119,11 @@ serve_one(struct est_ctx *ctx, unsigned needs, est_handler_fn handler,
 	}
 	if (resp_write(&resp, wr, arg) != 0)
 		est_log(EST_LOG_INFO, "client went away before the answer");
+	/* Latency and outcome into the shared counters (metrics.c). */
+	(void)clock_gettime(CLOCK_MONOTONIC, &t1);
+	metrics_observe(ctx->progname, resp.status, rc,
+	    (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL +
+	    (t1.tv_nsec - t0.tv_nsec)) / 1000);
 	resp_free(&resp);
 	req_free(&req);
 }

@@ -3,10 +3,11 @@
 # as they come and go, 401/403/404/405, odd IDs, cross-site refusal.
 # JSON is read with jq.  The registry is configured for Apache only
 # (apache-conf/estcgi-admin.conf).
-if [ "${EST_SERVER:-apache}" != apache ]; then
-	echo "# registry API: configured for Apache only; skipped on $EST_SERVER"
-	return 0
-fi
+case ${EST_SERVER:-apache} in
+apache|apache-cgi) ;;
+*)	echo "# registry API: configured for Apache only; skipped on $EST_SERVER"
+	return 0 ;;
+esac
 AUTH=(-u "$EST_USER:$EST_PASS")
 ADMIN=(-u "$EST_ADMIN_USER:$EST_ADMIN_PASS")
 API=$EST_API_URL
