@@ -43,6 +43,9 @@ LIB      := $(BUILD)/libestcgi.a
 PROGS    := cacerts simpleenroll simplereenroll bootstrap unsupported dashboard api \
             metrics
 PROG_BINS := $(PROGS:%=$(BUILD)/cgi-bin/%)
+# nph-NAME -> NAME: the names plain CGI (mod_cgid) runs them under, so
+# the answer passes untouched, Content-Length kept (estcgi.conf).
+NPH_LINKS := $(PROGS:%=$(BUILD)/cgi-bin/nph-%)
 
 UNIT     := b64 csr ca store http tmpl registry
 UNIT_BINS := $(UNIT:%=$(BUILD)/tests/test-%)
@@ -54,7 +57,7 @@ BENCH_BINS := $(BENCH:%=$(BUILD)/bench/%)
 .PHONY: all deps deps-check run start stop test e2e bench clean
 .DELETE_ON_ERROR:
 
-all: $(PROG_BINS)
+all: $(PROG_BINS) $(NPH_LINKS)
 
 # V=1 shows the full commands.
 ifeq ($(V),1)
@@ -71,6 +74,9 @@ $(BUILD)/common/%.o: common/%.c common/est.h
 $(LIB): $(LIB_OBJS)
 	@[ "$(V)" = 1 ] || echo "  AR      $@"
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(BUILD)/cgi-bin/nph-%: $(BUILD)/cgi-bin/%
+	$(Q)ln -sf $* $@
 
 $(BUILD)/cgi-bin/%: cgi-bin-src/%.c $(LIB) common/est.h
 	@mkdir -p $(@D)
@@ -108,7 +114,7 @@ stop:
 TEST_PORT ?= 18443
 # The web servers `make test` runs the end-to-end suite against
 # (scripts/server.sh names them).
-TEST_SERVERS ?= apache lighttpd
+TEST_SERVERS ?= apache apache-cgi lighttpd
 test: deps-check all $(UNIT_BINS)
 	@TEST_PORT=$(TEST_PORT) TEST_SERVERS="$(TEST_SERVERS)" bash tests/run.sh $(UNIT_BINS)
 

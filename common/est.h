@@ -328,6 +328,8 @@ void         resp_free(struct est_resp *);
 void         resp_error(struct est_resp *, enum est_err);
 enum est_err resp_text(struct est_resp *, int status, const char *text);
 int          resp_write(const struct est_resp *, est_write_fn, void *arg);
+int          resp_write_nph(const struct est_resp *, int head_only,
+                            est_write_fn, void *arg);
 const char  *http_reason_phrase(int status);
 
 /* ---- the per-process context and the serving loop (serve.c) ----------- */

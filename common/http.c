@@ -11,10 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "est.h"
 
 #define HTTP_HEAD_MAX 4096 /* longest response header block we write */
+#define HTTP_DATE_MAX 64   /* an IMF-fixdate (RFC 7231 7.1.1.1) and NUL */
 
 /* Returns env var name via get(), or def when unset. */
 static const char *
@@ -326,15 +328,21 @@ http_reason_phrase(int status)
 }
 
 /*
- * Writes resp as a CGI response (Status line, headers, Content-Length,
- * body) through wr.  Returns 0, or -1 when writing failed.
+ * Writes resp through wr: as a CGI response (a Status header) or, when
+ * nph, as a whole HTTP/1.1 response (status line, Date, Connection:
+ * close) the web server passes on untouched.  head_only leaves out the
+ * body (RFC 7231 4.3.2: HEAD), keeping its Content-Length.  Returns 0, or
+ * -1 when writing failed.
  */
-int
-resp_write(const struct est_resp *resp, est_write_fn wr, void *arg)
+static int
+resp_write_as(const struct est_resp *resp, int nph, int head_only,
+    est_write_fn wr, void *arg)
 {
-	char   head[HTTP_HEAD_MAX];
-	size_t off = 0;
-	int    n;
+	char      head[HTTP_HEAD_MAX], date[HTTP_DATE_MAX];
+	size_t    off = 0;
+	int       n;
+	time_t    now;
+	struct tm tm;
 
 #define HEAD_ADD(...)                                                       \
 	do {                                                                \
@@ -344,8 +352,17 @@ resp_write(const struct est_resp *resp, est_write_fn wr, void *arg)
 		off += (size_t)n;                                           \
 	} while (0)
 
-	HEAD_ADD("Status: %d %s\r\n", resp->status,
-	    http_reason_phrase(resp->status));
+	if (nph) {
+		/* RFC 7231 7.1.1.2: an origin server with a clock sends Date. */
+		now = time(NULL);
+		if (gmtime_r(&now, &tm) == NULL || strftime(date, sizeof(date),
+		    "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+			return -1;
+		HEAD_ADD("HTTP/1.1 %d %s\r\nDate: %s\r\nConnection: close\r\n",
+		    resp->status, http_reason_phrase(resp->status), date);
+	} else
+		HEAD_ADD("Status: %d %s\r\n", resp->status,
+		    http_reason_phrase(resp->status));
 	if (resp->content_type != NULL)
 		HEAD_ADD("Content-Type: %s\r\n", resp->content_type);
 	if (resp->transfer_enc != NULL)
@@ -364,7 +381,33 @@ resp_write(const struct est_resp *resp, est_write_fn wr, void *arg)
 
 	if (wr(head, off, arg) != 0)
 		return -1;
-	if (resp->body_len > 0 && wr(resp->body, resp->body_len, arg) != 0)
+	if (!head_only && resp->body_len > 0 &&
+	    wr(resp->body, resp->body_len, arg) != 0)
 		return -1;
 	return 0;
+}
+
+/*
+ * Writes resp as a CGI response (Status header, headers, Content-Length,
+ * body) through wr.  Returns 0, or -1 when writing failed.
+ */
+int
+resp_write(const struct est_resp *resp, est_write_fn wr, void *arg)
+{
+	return resp_write_as(resp, 0, 0, wr, arg);
+}
+
+/*
+ * Writes resp as a non-parsed-header CGI response: the complete HTTP/1.1
+ * answer, which mod_cgid passes to the client as it is, so it keeps its
+ * Content-Length (mod_cgid drops a parsed script's Content-Length and
+ * chunks the body when the script has not exited by the time the headers
+ * go out).  The connection closes after it.  head_only: HEAD request.
+ * Returns 0, or -1 when writing failed.
+ */
+int
+resp_write_nph(const struct est_resp *resp, int head_only, est_write_fn wr,
+    void *arg)
+{
+	return resp_write_as(resp, 1, head_only, wr, arg);
 }

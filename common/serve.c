@@ -95,6 +95,26 @@ est_serve_error_fn(est_error_fn fn)
 	error_fn = fn != NULL ? fn : resp_error;
 }
 
+/* Set in plain CGI when the program runs under an nph- name. */
+static int cgi_nph;
+
+/*
+ * Returns 1 when this plain-CGI process runs as a non-parsed-header
+ * script: its file name (SCRIPT_FILENAME, set by the web server) starts
+ * with "nph-", so the web server expects a complete HTTP response.
+ */
+static int
+cgi_is_nph(void)
+{
+	const char *f = getenv("SCRIPT_FILENAME"), *base;
+
+	if (f == NULL)
+		return 0;
+	base = strrchr(f, '/');
+	base = base != NULL ? base + 1 : f;
+	return strncmp(base, "nph-", 4) == 0;
+}
+
 /* One request: parse it, run the handler, map errors, write the answer. */
 static void
 serve_one(struct est_ctx *ctx, unsigned needs, est_handler_fn handler,
@@ -117,7 +137,8 @@ serve_one(struct est_ctx *ctx, unsigned needs, est_handler_fn handler,
 			    req.request_uri, est_reason(rc));
 		error_fn(&resp, rc);
 	}
-	if (resp_write(&resp, wr, arg) != 0)
+	if ((cgi_nph ? resp_write_nph(&resp, strcmp(req.method, "HEAD") == 0,
+	    wr, arg) : resp_write(&resp, wr, arg)) != 0)
 		est_log(EST_LOG_INFO, "client went away before the answer");
 	/* Latency and outcome into the shared counters (metrics.c). */
 	(void)clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -198,6 +219,7 @@ est_serve(const char *progname, enum est_op op, unsigned needs,
 	signals_setup();
 
 	if (FCGX_IsCGI()) {
+		cgi_nph = cgi_is_nph();
 		serve_one(&ctx, needs, handler, cgi_getenv, cgi_read,
 		    cgi_write, NULL);
 		fflush(stdout);

@@ -216,6 +216,33 @@ error_responses(void **state)
 	resp_free(&resp);
 }
 
+/* Non-parsed-header answers (plain CGI under mod_cgid): a whole
+ * HTTP/1.1 response with Date and Connection: close, Content-Length
+ * kept, no body for HEAD. */
+static void
+nph_responses(void **state)
+{
+	static const char *const vars[] = { NULL };
+	struct fake     f = { vars, "", 0, 0, "", 0 };
+	struct est_resp resp;
+
+	(void)state;
+	resp_init(&resp);
+	assert_int_equal(resp_text(&resp, 200, "hello"), EST_OK);
+	assert_int_equal(resp_write_nph(&resp, 0, fake_write, &f), 0);
+	assert_int_equal(strncmp(f.out, "HTTP/1.1 200 OK\r\nDate: ", 23), 0);
+	assert_non_null(strstr(f.out, " GMT\r\nConnection: close\r\n"));
+	assert_null(strstr(f.out, "Status:"));
+	assert_non_null(strstr(f.out, "Content-Length: 6\r\n\r\nhello\n"));
+
+	f.out_len = 0;
+	memset(f.out, 0, sizeof(f.out));
+	assert_int_equal(resp_write_nph(&resp, 1, fake_write, &f), 0);
+	assert_non_null(strstr(f.out, "Content-Length: 6\r\n\r\n"));
+	assert_null(strstr(f.out, "hello"));
+	resp_free(&resp);
+}
+
 /* Every error has a status in 4xx/5xx and a name and text. */
 static void
 error_table(void **state)
@@ -277,6 +304,7 @@ main(void)
 		cmocka_unit_test(body_without_length),
 		cmocka_unit_test(body_limits),
 		cmocka_unit_test(error_responses),
+		cmocka_unit_test(nph_responses),
 		cmocka_unit_test(error_table),
 		cmocka_unit_test(url_values),
 	};
