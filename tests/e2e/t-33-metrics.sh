@@ -8,8 +8,8 @@ esac
 AUTH=(-u "$EST_USER:$EST_PASS")
 ADMIN=(-u "$EST_ADMIN_USER:$EST_ADMIN_PASS")
 
-# metric NAME-AND-LABELS — the value of one sample of the last answer.
-metric() { awk -v k="$1" '$1 == k { print $2 }' "$T/body"; }
+# metrics_value NAME-AND-LABELS — the value of one sample of the last answer.
+metrics_value() { awk -v k="$1" '$1 == k { print $2 }' "$T/body"; }
 
 est "$EST_METRICS_URL"
 check "metrics: no credentials 401" 401 "$STATUS"
@@ -36,28 +36,28 @@ for fam in estcgi_enrollments_total:counter estcgi_refusals_total:counter \
 done
 for ep in cacerts bootstrap simpleenroll simplereenroll api metrics; do
 	check "metrics: histogram +Inf = count for $ep" \
-		"$(metric "estcgi_request_duration_seconds_bucket{endpoint=\"$ep\",le=\"+Inf\"}")" \
-		"$(metric "estcgi_request_duration_seconds_count{endpoint=\"$ep\"}")"
+		"$(metrics_value "estcgi_request_duration_seconds_bucket{endpoint=\"$ep\",le=\"+Inf\"}")" \
+		"$(metrics_value "estcgi_request_duration_seconds_count{endpoint=\"$ep\"}")"
 done
 check_true "metrics: buckets are cumulative" sh -c "grep 'duration_seconds_bucket{endpoint=\"bootstrap\"' '$T/body' | awk '{ if (\$2 < last) exit 1; last = \$2 }'"
-check_true "metrics: the API's own requests were timed" test "$(metric 'estcgi_request_duration_seconds_count{endpoint="api"}')" -gt 0
+check_true "metrics: the API's own requests were timed" test "$(metrics_value 'estcgi_request_duration_seconds_count{endpoint="api"}')" -gt 0
 
-issued=$(metric 'estcgi_enrollments_total{endpoint="bootstrap",outcome="issued"}')
-refused=$(metric 'estcgi_enrollments_total{endpoint="bootstrap",outcome="refused"}')
-dup=$(metric 'estcgi_refusals_total{reason="duplicate"}')
-count=$(metric 'estcgi_request_duration_seconds_count{endpoint="bootstrap"}')
-boot=$(metric 'estcgi_devices{state="bootstrapped"}')
-store_issued=$(metric 'estcgi_store_events_total{outcome="issued"}')
+issued=$(metrics_value 'estcgi_enrollments_total{endpoint="bootstrap",outcome="issued"}')
+refused=$(metrics_value 'estcgi_enrollments_total{endpoint="bootstrap",outcome="refused"}')
+dup=$(metrics_value 'estcgi_refusals_total{reason="duplicate"}')
+count=$(metrics_value 'estcgi_request_duration_seconds_count{endpoint="bootstrap"}')
+boot=$(metrics_value 'estcgi_devices{state="bootstrapped"}')
+store_issued=$(metrics_value 'estcgi_store_events_total{outcome="issued"}')
 mkcsr metr "/CN=metrics-$$" ec
 post bootstrap "$T/metr.b64" "${AUTH[@]}"
 check "metrics: bootstrap 200" 200 "$STATUS"
 post bootstrap "$T/metr.b64" "${AUTH[@]}"
 check "metrics: bootstrap again 409" 409 "$STATUS"
 est "${ADMIN[@]}" "$EST_METRICS_URL"
-check "metrics: issued +1" $((issued + 1)) "$(metric 'estcgi_enrollments_total{endpoint="bootstrap",outcome="issued"}')"
-check "metrics: refused +1" $((refused + 1)) "$(metric 'estcgi_enrollments_total{endpoint="bootstrap",outcome="refused"}')"
-check "metrics: refusals by reason: duplicate +1" $((dup + 1)) "$(metric 'estcgi_refusals_total{reason="duplicate"}')"
-check "metrics: bootstrap latency count +2" $((count + 2)) "$(metric 'estcgi_request_duration_seconds_count{endpoint="bootstrap"}')"
-check "metrics: devices bootstrapped +1" $((boot + 1)) "$(metric 'estcgi_devices{state="bootstrapped"}')"
-check "metrics: store issuances +1" $((store_issued + 1)) "$(metric 'estcgi_store_events_total{outcome="issued"}')"
-check_true "metrics: latency sum positive" awk -v v="$(metric 'estcgi_request_duration_seconds_sum{endpoint="bootstrap"}')" 'BEGIN { exit !(v > 0) }'
+check "metrics: issued +1" $((issued + 1)) "$(metrics_value 'estcgi_enrollments_total{endpoint="bootstrap",outcome="issued"}')"
+check "metrics: refused +1" $((refused + 1)) "$(metrics_value 'estcgi_enrollments_total{endpoint="bootstrap",outcome="refused"}')"
+check "metrics: refusals by reason: duplicate +1" $((dup + 1)) "$(metrics_value 'estcgi_refusals_total{reason="duplicate"}')"
+check "metrics: bootstrap latency count +2" $((count + 2)) "$(metrics_value 'estcgi_request_duration_seconds_count{endpoint="bootstrap"}')"
+check "metrics: devices bootstrapped +1" $((boot + 1)) "$(metrics_value 'estcgi_devices{state="bootstrapped"}')"
+check "metrics: store issuances +1" $((store_issued + 1)) "$(metrics_value 'estcgi_store_events_total{outcome="issued"}')"
+check_true "metrics: latency sum positive" awk -v v="$(metrics_value 'estcgi_request_duration_seconds_sum{endpoint="bootstrap"}')" 'BEGIN { exit !(v > 0) }'
