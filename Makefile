@@ -127,6 +127,17 @@ BENCH_PORT ?= 28443
 bench: deps-check all $(BENCH_BINS)
 	@BENCH_PORT=$(BENCH_PORT) bash tests/bench/run.sh
 
+# The registry loader (tests/load/, not part of make test):
+#   make fill N=1000000 RUNDIR=run   adds N synthetic devices (with
+# certificate records, events and counters) to RUNDIR's store.
+N ?= 1000
+$(BUILD)/load/%: tests/load/%.c $(LIB) common/est.h
+	@mkdir -p $(@D)
+	@[ "$(V)" = 1 ] || echo "  CCLD    $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+fill: $(BUILD)/load/fill
+	@sh tests/load/fill.sh "$(RUNDIR)" "$(N)" "$(BUILD)/load/fill"
+
 # Test tools (tests/tools/, not part of the server): hostile CSRs and
 # certificates for the hostile-input test, a read-only store dump.
 TOOLS     := hostile-csr store-dump

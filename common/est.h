@@ -255,6 +255,7 @@ typedef enum est_err (*est_txn_fn)(struct est_txn *, void *arg);
 enum est_err store_open(const char *dir, struct est_store **out);
 void         store_close(struct est_store *);
 enum est_err store_run(struct est_store *, est_txn_fn fn, void *arg);
+void         store_bulk(struct est_store *, int on);  /* loaders only */
 enum est_err store_event_add(struct est_store *, struct est_event *);
 enum est_err store_device_get(struct est_store *, const char *id,
                               struct est_device *out);

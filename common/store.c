@@ -83,6 +83,7 @@
 #define STORE_BACKOFF_MAX_NS 64000000L /* longest deadlock backoff */
 #define STORE_CKP_KBYTES   1024  /* checkpoint after this much log ... */
 #define STORE_CKP_MINUTES  5     /* ... or this much time */
+#define STORE_CKP_BULK_KBYTES (256 * 1024) /* ... in bulk mode */
 #define STORE_REC_V1       1     /* the record encoding written today */
 #define STORE_STR_MAX      0xffff /* largest u16-prefixed string */
 #define STORE_BLOB8_MAX    0xff  /* largest u8-prefixed blob */
@@ -128,6 +129,7 @@ struct est_store {
 	DB     *ev_by_dev;
 	DB     *devidx;
 	DB     *counters;
+	int     bulk;       /* store_bulk(): no log flush, rare checkpoints */
 };
 
 /* One pending change of a counter (key, amount). */
@@ -922,8 +924,8 @@ store_loop(struct est_store *st, est_txn_fn fn, void *arg,
 		store_backoff(attempt);
 	}
 	if (rc == EST_OK && mode != STORE_NOTXN && (ret =
-	    st->env->txn_checkpoint(st->env, STORE_CKP_KBYTES,
-	    STORE_CKP_MINUTES, 0)) != 0)
+	    st->env->txn_checkpoint(st->env, st->bulk ? STORE_CKP_BULK_KBYTES :
+	    STORE_CKP_KBYTES, STORE_CKP_MINUTES, 0)) != 0)
 		est_log(EST_LOG_WARN, "store: %s: checkpoint: %s", st->dir,
 		    db_strerror(ret));
 	return rc;
@@ -943,7 +945,18 @@ store_loop(struct est_store *st, est_txn_fn fn, void *arg,
 enum est_err
 store_run(struct est_store *st, est_txn_fn fn, void *arg)
 {
-	return store_loop(st, fn, arg, STORE_SYNC);
+	return store_loop(st, fn, arg, st->bulk ? STORE_NOSYNC : STORE_SYNC);
+}
+
+/* Turns bulk loading on or off for this handle (the loader's): its
+ * store_run() transactions are written but not flushed at commit
+ * (DB_TXN_WRITE_NOSYNC: a crash may lose the last ones, never corrupt)
+ * and checkpoints come every STORE_CKP_BULK_KBYTES of log instead of
+ * STORE_CKP_KBYTES.  store_close() checkpoints. */
+void
+store_bulk(struct est_store *st, int on)
+{
+	st->bulk = on != 0;
 }
 
 /* store_event_add()'s transaction body: adds the event arg. */
