@@ -369,12 +369,15 @@ enroll_handle(struct est_ctx *ctx, const struct est_req *req,
 		job_event(&job, est_err_status(rc), est_reason(rc), &ev);
 		/* Audit the refusal; a store that is down is already the
 		 * answer, so this is best effort. */
-		if (est_err_status(rc) != 503 &&
-		    store_event_add(ctx->store, &ev) != EST_OK)
-			(void)est_fail(rc, "%s", ev.reason);
+		if (est_err_status(rc) != 503)
+			(void)store_event_add(ctx->store, &ev);
 	}
 	/* Every issuance and refusal is also one JSON line (audit_log). */
 	audit_write(&ctx->conf, &ev);
+	/* The store and the audit log may record reasons of their own
+	 * (handled lookups included): the answer keeps the refusal's. */
+	if (rc != EST_OK)
+		(void)est_fail(rc, "%s", ev.reason);
 	X509_free(job.issued);
 	X509_free(job.client);
 	X509_REQ_free(job.csr);
