@@ -50,8 +50,11 @@ NPH_LINKS := $(PROGS:%=$(BUILD)/cgi-bin/nph-%)
 UNIT     := b64 csr ca store http tmpl registry
 UNIT_BINS := $(UNIT:%=$(BUILD)/tests/test-%)
 
+# SERVER=apache-proxy (mod_proxy_fcgi): spawn-fcgi starts the worker pools.
+DEB_PKGS += spawn-fcgi
+
 # The load tool (tests/bench/, not part of the server): make bench.
-BENCH     := estload
+BENCH     := estload estfill
 BENCH_BINS := $(BENCH:%=$(BUILD)/bench/%)
 
 .PHONY: all deps deps-check run start stop test e2e bench clean
@@ -87,6 +90,11 @@ $(BUILD)/tests/test-%: tests/unit/test-%.c $(LIB) common/est.h
 	@mkdir -p $(@D)
 	@[ "$(V)" = 1 ] || echo "  CCLD    $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
+
+$(BUILD)/bench/estfill: tests/bench/estfill.c $(LIB) common/est.h
+	@mkdir -p $(@D)
+	@[ "$(V)" = 1 ] || echo "  CCLD    $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 $(BUILD)/bench/%: tests/bench/%.c
 	@mkdir -p $(@D)

@@ -15,10 +15,10 @@
  *                    per-process counter (4 BE): unique, time-ordered
  *   events_by_device btree, key = device ID + NUL + event key, no data:
  *                    a device's events in time order
- *   devidx           btree, no data; keys 's' + state (1) + ID (devices
+ *   devidx           btree; keys 's' + state (1) + ID, no data (devices
  *                    by stored state, in ID order) and 'x' + notAfter
- *                    (8 BE) + ID (devices by expiry of the current
- *                    certificate; revoked devices left out)
+ *                    (8 BE) + ID, data the state byte (devices by expiry
+ *                    of the current certificate; revoked ones left out)
  *   counters         btree, value = 8-byte BE signed count; keys
  *                    's' + state (devices by state), 'x' + hour (4 BE,
  *                    unix hours) of notAfter (expiry buckets, as devidx
@@ -1544,11 +1544,14 @@ idx_key(unsigned char *k, int kind, const struct est_device *dev)
 	return off + idlen;
 }
 
-/* Puts (add) or deletes (!add) devidx key k (klen bytes) in t; deleting
- * an absent key is not an error.  Returns EST_OK or txn_fail()'s. */
+/* Puts (add: with data the state byte, or none when state is DEV_NONE)
+ * or deletes (!add) devidx key k (klen bytes) in t; deleting an absent
+ * key is not an error.  Returns EST_OK or txn_fail()'s. */
 static enum est_err
-idx_write(struct est_txn *t, const unsigned char *k, size_t klen, int add)
+idx_write(struct est_txn *t, const unsigned char *k, size_t klen, int add,
+    enum est_dev_state state)
 {
+	unsigned char sbuf = (unsigned char)state;
 	unsigned char kbuf[IDX_KEY_MAX];
 	DBT           key, data;
 	DB           *db = t->st->devidx;
@@ -1559,6 +1562,10 @@ idx_write(struct est_txn *t, const unsigned char *k, size_t klen, int add)
 	key.data = kbuf;
 	key.size = (u_int32_t)klen;
 	memset(&data, 0, sizeof(data));
+	if (state != DEV_NONE) {
+		data.data = &sbuf;
+		data.size = 1;
+	}
 	if (add)
 		ret = db->put(db, t->tid, &key, &data, 0);
 	else if ((ret = db->del(db, t->tid, &key, 0)) == DB_NOTFOUND)
@@ -1580,12 +1587,14 @@ dev_index_change(struct est_txn *t, const struct est_device *old,
 	int           oldx, newx, same;
 
 	if (old != NULL && (dev == NULL || old->state != dev->state)) {
-		if ((rc = idx_write(t, k, idx_key(k, IDX_STATE, old), 0)))
+		if ((rc = idx_write(t, k, idx_key(k, IDX_STATE, old), 0,
+		    DEV_NONE)))
 			return rc;
 		ctr_add_state(t, old->state, -1);
 	}
 	if (dev != NULL && (old == NULL || old->state != dev->state)) {
-		if ((rc = idx_write(t, k, idx_key(k, IDX_STATE, dev), 1)))
+		if ((rc = idx_write(t, k, idx_key(k, IDX_STATE, dev), 1,
+		    DEV_NONE)))
 			return rc;
 		ctr_add_state(t, dev->state, 1);
 	}
@@ -1593,14 +1602,18 @@ dev_index_change(struct est_txn *t, const struct est_device *old,
 	newx = dev != NULL && dev_has_expiry(dev);
 	same = oldx && newx && old->not_after == dev->not_after;
 	if (oldx && !same) {
-		if ((rc = idx_write(t, k, idx_key(k, IDX_EXPIRY, old), 0)))
+		if ((rc = idx_write(t, k, idx_key(k, IDX_EXPIRY, old), 0,
+		    DEV_NONE)))
 			return rc;
 		ctr_add_hour(t, IDX_EXPIRY, old->not_after, -1);
 	}
-	if (newx && !same) {
-		if ((rc = idx_write(t, k, idx_key(k, IDX_EXPIRY, dev), 1)))
+	/* The entry carries the state: rewritten when only that changes. */
+	if (newx && (!same || old->state != dev->state)) {
+		if ((rc = idx_write(t, k, idx_key(k, IDX_EXPIRY, dev), 1,
+		    dev->state)))
 			return rc;
-		ctr_add_hour(t, IDX_EXPIRY, dev->not_after, 1);
+		if (!same)
+			ctr_add_hour(t, IDX_EXPIRY, dev->not_after, 1);
 	}
 	return EST_OK;
 }
@@ -1867,7 +1880,8 @@ list_before_cursor(const struct list_arg *a, const struct dev_pos *p)
 
 /*
  * Decides whether the record at position p (data: the device record in
- * LIST_BY_ID, else unused) matches the query; fills dev.  Returns 1
+ * LIST_BY_ID, the state byte in LIST_BY_EXPIRY) matches the query; fills
+ * dev.  Returns 1
  * (match), 0 (no match), or -1 with *rc set on a store error.
  */
 static int
@@ -1878,6 +1892,10 @@ list_match(struct est_txn *t, const struct list_arg *a,
 	enum est_err e;
 
 	if (!has_prefix(p->id, a->q->q))
+		return 0;
+	/* Expiry entries carry the state: most misses need no read. */
+	if (a->mode == LIST_BY_EXPIRY && a->q->state >= 0 && data->size == 1 &&
+	    *(const unsigned char *)data->data != (unsigned char)a->q->state)
 		return 0;
 	if (a->mode == LIST_BY_ID)
 		e = device_decode(key, data, dev);

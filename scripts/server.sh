@@ -5,7 +5,12 @@
 #   apache      Apache httpd + mod_fcgid   (demo-httpd.conf)
 #   apache-cgi  Apache httpd + mod_cgid, plain CGI, one process per request
 #   lighttpd    lighttpd + mod_fastcgi     (demo-lighttpd.conf)
+#   apache-proxy  Apache httpd + mod_proxy_fcgi, each program a pool of
+#               FCGI_WORKERS (default 4) workers on its own UNIX socket,
+#               started by spawn-fcgi (the fast setup; FASTCGI=proxy)
 # RUNDIR/server names the one running; RUNDIR/server.pid is its main pid.
+# SRP_PORT=N (Apache only) also serves the TLS-SRP example virtual host
+# (estcgi-srp-vhost.conf) on port N, with verifiers for the demo users.
 set -eu
 cmd=$1 R=$2 PORT=$3
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,17 +22,19 @@ if [ "$cmd" = stop ] && [ -f "$R/server" ]; then
 fi
 SERVER=${SERVER:-apache}
 [ "${CGI:-0}" = 1 ] && [ "$SERVER" = apache ] && SERVER=apache-cgi
+[ "${FASTCGI:-}" = proxy ] && [ "$SERVER" = apache ] && SERVER=apache-proxy
 
 export ESTCGI_RUNDIR="$R" ESTCGI_PORT="$PORT"
 export ESTCGI_APACHE_CONF="$TOP/apache-conf"
 export ESTCGI_BIN="${ESTCGI_BIN:-$TOP/${BUILD:-build}/cgi-bin}"
 export ESTCGI_CONFIG="$R/est.conf"
 export ESTCGI_USERS="$R/users.htpasswd"
+export ESTCGI_ADMIN_USERS="$R/admin.htpasswd"
 export ESTCGI_TLS_CERT="$R/tls/server.pem" ESTCGI_TLS_KEY="$R/tls/server.key"
 export ESTCGI_CLIENT_CA="$R/ca/ca.pem"
+export ESTCGI_SOCKDIR="$R/proxy"
 export ESTCGI_HANDLER="${ESTCGI_HANDLER:-fcgid-script}"
 if [ "$(id -u)" = 0 ]; then
-export ESTCGI_ADMIN_USERS="$R/admin.htpasswd"
 	export ESTCGI_RUN_USER=www-data ESTCGI_RUN_GROUP=www-data
 else
 	export ESTCGI_RUN_USER="$(id -un)" ESTCGI_RUN_GROUP="$(id -gn)"
@@ -40,15 +47,24 @@ apache-cgi)
 	ESTCGI_HANDLER=cgi-script
 	APACHE_DEFINES="$APACHE_DEFINES -DESTCGI_CGI"
 	;;
+apache-proxy)
+	APACHE_DEFINES="$APACHE_DEFINES -DESTCGI_PROXY"
+	;;
 lighttpd)
 	# lighttpd sends the certificate file as the chain: leaf, then issuer.
 	export ESTCGI_TLS_CERT="$R/tls/server-chain.pem"
 	;;
 *)
-	echo "server.sh: unknown SERVER '$SERVER' (apache, apache-cgi, lighttpd)" >&2
+	echo "server.sh: unknown SERVER '$SERVER' (apache, apache-cgi, apache-proxy, lighttpd)" >&2
 	exit 2
 	;;
 esac
+SRP_PORT=${SRP_PORT:-}
+case $SERVER in apache*) ;; *) SRP_PORT="" ;; esac
+if [ -n "$SRP_PORT" ]; then
+	APACHE_DEFINES="$APACHE_DEFINES -DESTCGI_SRP"
+	export ESTCGI_SRP_PORT="$SRP_PORT" ESTCGI_SRP_VERIFIERS="$R/srp/verifiers"
+fi
 APACHE="apache2 -f $TOP/apache-conf/demo-httpd.conf $APACHE_DEFINES"
 LIGHTTPD="lighttpd -f $TOP/apache-conf/demo-lighttpd.conf"
 case $SERVER in
@@ -82,6 +98,7 @@ fix_perms() {
 	done
 	chmod 755 "$R" "$R/ca" "$R/tls"
 	chown -R www-data:www-data "$R/db" "$R/fcgid"
+	chown -R www-data:www-data "$R/audit"
 	chgrp www-data "$R/ca/ca.key" "$R/est.conf" "$R/users.htpasswd" "$R/admin.htpasswd"
 	chmod 640 "$R/ca/ca.key" "$R/est.conf" "$R/users.htpasswd" "$R/admin.htpasswd"
 	chmod 644 "$R/ca/ca.pem"
@@ -90,7 +107,6 @@ fix_perms() {
 	if [ "$SERVER" = apache-cgi ]; then
 		chmod 711 "$R/apache"
 	fi
-	chown -R www-data:www-data "$R/audit"
 	# lighttpd opens its logs and sockets after dropping to www-data.
 	if [ "$SERVER" = lighttpd ]; then
 		chown -R www-data:www-data "$R/logs" "$R/lighttpd"
@@ -112,6 +128,7 @@ write_env() {
 		echo "EST_CONFIG=$R/est.conf"
 		echo "EST_PORT=$PORT"
 		echo "EST_SERVER=$SERVER"
+		[ -z "$SRP_PORT" ] || echo "EST_SRP_URL=https://127.0.0.1:$SRP_PORT/.well-known/est"
 	} > "$R/demo.env.tmp"
 	chmod 600 "$R/demo.env.tmp"
 	mv "$R/demo.env.tmp" "$R/demo.env"
@@ -133,13 +150,60 @@ wait_up() {
 	return 1
 }
 
+# The programs apache-conf/estcgi-proxy-fcgi.conf maps (those built).
+PROXY_PROGS="cacerts bootstrap simpleenroll simplereenroll unsupported api dashboard metrics"
+
+# apache-proxy: starts each program as FCGI_WORKERS workers on
+# RUNDIR/proxy/NAME.sock: spawn-fcgi makes the socket (connectable by
+# the serving user only) and starts the program, whose EST_WORKERS
+# supervisor forks the workers and replaces any that dies.  spawn-fcgi
+# gives its program /dev/null as stderr: a shell first points it at the
+# error log (opened before setpriv drops to the serving user, as Apache
+# does for mod_fcgid's workers).
+start_workers() {
+	mkdir -p "$ESTCGI_SOCKDIR"
+	chmod 755 "$ESTCGI_SOCKDIR"
+	own="" as=""
+	if [ "$(id -u)" = 0 ]; then
+		own="-U www-data -G www-data"
+		as="setpriv --reuid=www-data --regid=www-data --init-groups --"
+	fi
+	for p in $PROXY_PROGS; do
+		[ -x "$ESTCGI_BIN/$p" ] || continue
+		rm -f "$ESTCGI_SOCKDIR/$p.sock"
+		EST_CONFIG="$ESTCGI_CONFIG" EST_WORKERS="${FCGI_WORKERS:-4}" \
+			spawn-fcgi -s "$ESTCGI_SOCKDIR/$p.sock" -M 0600 $own \
+			-P "$ESTCGI_SOCKDIR/$p.pid" -- /bin/sh -c \
+			'exec 2>>"$0"; exec "$@"' "$R/logs/error.log" \
+			$as "$ESTCGI_BIN/$p" >/dev/null </dev/null
+	done
+}
+
+# Stops the apache-proxy workers: SIGTERM to each supervisor, which
+# stops its workers (they close the store) and exits.
+stop_workers() {
+	for f in "$ESTCGI_SOCKDIR"/*.pid; do
+		[ -f "$f" ] || continue
+		wpid=$(cat "$f")
+		kill -TERM "$wpid" 2>/dev/null || true
+		i=0
+		while kill -0 "$wpid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+		kill -9 "$wpid" 2>/dev/null || true
+		rm -f "$f" "${f%.pid}.sock"
+	done
+}
+
 stop() {
-	running || return 0
+	if ! running; then
+		stop_workers
+		return 0
+	fi
 	kill -TERM "$pid" 2>/dev/null || true
 	i=0
 	while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 	kill -9 "$pid" 2>/dev/null || true
 	rm -f "$(readlink -f "$R/server.pid")" "$PIDFILE" "$R/server.pid"
+	stop_workers
 }
 
 # config_test — the server's own syntax check of the demo config.
@@ -156,6 +220,12 @@ prepare() {
 		mkdir -p "$R/lighttpd/sockets" "$R/lighttpd/htdocs"
 		touch "$R/logs/error.log" "$R/logs/access.log"
 		cat "$R/tls/server.pem" "$R/tls/root.pem" > "$R/tls/server-chain.pem"
+	fi
+	# TLS-SRP: the demo's enrollment user as an SRP user, same password.
+	if [ -n "$SRP_PORT" ]; then
+		mkdir -p "$R/srp"
+		(umask 077; . "$R/users.env"; printf '%s:%s\n' "$EST_USER" "$EST_PASS" > "$R/srp/users.list")
+		sh "$TOP/scripts/srp-verifiers.sh" "$R/srp/users.list" "$R/srp/verifiers" >/dev/null
 	fi
 	fix_perms
 	config_test >/dev/null 2>"$R/logs/configtest.log" || {
@@ -176,6 +246,7 @@ start)
 	# The programs inherit lighttpd's stderr (a daemonized lighttpd gives
 	# them /dev/null): run it undetached with stderr on the error log.
 	lighttpd) setsid $LIGHTTPD -D </dev/null >/dev/null 2>>"$R/logs/error.log" & ;;
+	apache-proxy) start_workers; $APACHE -k start ;;
 	*)        $APACHE -k start ;;
 	esac
 	wait_up
@@ -188,6 +259,10 @@ run)
 	echo "estcgi: settings for clients: . $R/demo.env"
 	case $SERVER in
 	lighttpd) exec $LIGHTTPD -D 2>>"$R/logs/error.log" ;;
+	apache-proxy)
+		start_workers
+		trap stop_workers EXIT INT TERM
+		$APACHE -DFOREGROUND ;;
 	*)        exec $APACHE -DFOREGROUND ;;
 	esac
 	;;

@@ -90,6 +90,9 @@ expect_error() {
 worker_pids() {
 	local main
 	main=$(cat "$EST_RUNDIR/server.pid")
+	# apache-proxy: the workers are children of the program's supervisor.
+	[ "${EST_SERVER:-}" != apache-proxy ] ||
+		main=$(cat "$EST_RUNDIR/proxy/$1.pid" 2>/dev/null)
 	ps -eo pid=,ppid=,args= | awk -v main="$main" -v prog="/cgi-bin/$1" '
 		{ parent[$1] = $2; args[$1] = $3 }
 		END { for (p in args) if (args[p] ~ prog "$")

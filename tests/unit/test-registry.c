@@ -339,6 +339,18 @@ test_filters(void **state)
 	q.expiring_within_days = 7;    /* expired and expiring: none */
 	list_all(t->st, &q, got, sizeof(got));
 	assert_string_equal(got, "");
+
+	/* Only the state changes (same notAfter): the expiry index follows. */
+	device_make(&d, "alpha-3", DEV_BOOTSTRAPPED, NOW + 5 * DAY);
+	put_one(t->st, &d);
+	query_init(&q, 1);
+	q.expiring_within_days = 7;
+	q.state = DEV_ENROLLED;
+	list_all(t->st, &q, got, sizeof(got));
+	assert_string_equal(got, "");
+	q.state = DEV_BOOTSTRAPPED;
+	list_all(t->st, &q, got, sizeof(got));
+	assert_string_equal(got, "beta-1,alpha-3");
 }
 
 /* Bad limits, offsets, states and cursors are EST_ERR_BAD_REQUEST; a
