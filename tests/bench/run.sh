@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# run.sh — `make bench`: the standard benchmark against fresh private
+# instances (scripts/server.sh start), printed as a table and written to
+# $BUILD/bench/results-DATE.txt.  Numbers only: nothing here asserts a
+# time.  Every enrollment row is measured right after its ceiling row in
+# the same instance, and the ratio of the two is printed.
+#
+#   1. For each CA/TLS key type (BENCH_KEYS: ec = ECDSA P-256, rsa =
+#      RSA-2048) and web server variant (BENCH_SERVERS: apache-proxy =
+#      mod_proxy_fcgi + worker pools, apache = mod_fcgid): the ceiling
+#      (GET cacerts, the trivial FastCGI answer) and enrollments
+#      (simpleenroll, HTTP Basic, P-256 CSRs), each with a new TLS
+#      connection per request and kept alive, C clients.  Plus client-
+#      certificate renewals (simplereenroll) on the first combination.
+#   2. Flat with size: enrollments with 1,000 and with BENCH_DEVICES
+#      (default 1,000,000) devices in the store (tests/bench/estfill),
+#      store size per device.
+#   3. Worker memory: VmRSS of the one simpleenroll worker after 1,000
+#      and after 10,000 requests; a short valgrind leak check of it.
+#
+# Knobs (environment): BENCH_PORT, BENCH_C (16), BENCH_N (new-connection
+# requests per row, 1500), BENCH_NK (keep-alive requests per row, 4000),
+# BENCH_KEYS, BENCH_SERVERS, BENCH_DEVICES (0 skips part 2),
+# BENCH_RSS (0 skips part 3).  Traffic goes to 127.0.0.1 only.
+set -u
+cd "$(dirname "$0")/../.."
+TOP=$(pwd)
+BUILD=${BUILD:-build}
+PORT=${BENCH_PORT:-28443}
+C=${BENCH_C:-16}
+N=${BENCH_N:-1500}
+NK=${BENCH_NK:-4000}
+KEYS=${BENCH_KEYS:-ec rsa}
+SERVERS=${BENCH_SERVERS:-apache-proxy apache}
+DEVICES=${BENCH_DEVICES:-1000000}
+RSS=${BENCH_RSS:-1}
+LOAD=$TOP/$BUILD/bench/estload
+FILL=$TOP/$BUILD/bench/estfill
+BASE=$TOP/$BUILD/bench
+OUT=$BASE/results-$(date +%Y%m%d-%H%M%S).txt
+RUNDIR=$BASE/run
+export BUILD
+mkdir -p "$BASE"
+: > "$OUT"
+
+say() { printf '%s\n' "$*" | tee -a "$OUT"; }
+
+# As root the store belongs to www-data: tools that open it run as that.
+as_owner() {
+	if [ "$(id -u)" = 0 ]; then
+		setpriv --reuid=www-data --regid=www-data --init-groups -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# start SERVER KEY [FCGI_WORKERS] — a fresh instance in $RUNDIR.
+start() {
+	stop
+	rm -rf "$RUNDIR"
+	if ! SERVER=$1 CA_KEY=$2 FCGI_WORKERS=${3:-4} \
+	    sh scripts/server.sh start "$RUNDIR" "$PORT" >/dev/null; then
+		say "# $1/$2: server did not start"
+		return 1
+	fi
+	set -a; . "$RUNDIR/demo.env"; set +a
+	AUTH="$EST_USER:$EST_PASS"
+}
+stop() { [ -d "$RUNDIR" ] && sh scripts/server.sh stop "$RUNDIR" "$PORT"; }
+trap stop EXIT
+
+# row LABEL ARGS... — one estload row (quiet), to screen and file.
+row() {
+	local label=$1; shift
+	"$LOAD" -q -c "$C" -T 120 -l "$label" "$@" "$EST_URL" 2>&1 | tee -a "$OUT"
+}
+
+# rate LABEL — the req/s column of the last row with that label.
+rate() { awk -v l="$1" '$1 == l { r = $7 } END { print r + 0 }' "$OUT"; }
+
+# ratio A B — A's rate as a percentage of B's.
+ratio() {
+	awk -v a="$(rate "$1")" -v b="$(rate "$2")" -v la="$1" -v lb="$2" \
+	    'BEGIN { printf "# ratio %s / %s = %.0f %%\n", la, lb, b > 0 ? 100 * a / b : 0 }' |
+	    tee -a "$OUT"
+}
+
+# warm — untimed: lets mod_fcgid spawn its processes (a burst of 2C)
+# and fills every cache, so the rows measure the steady state.
+warm() {
+	"$LOAD" -q -c $((2 * C)) -n 400 -o cacerts -T 60 "$EST_URL" >/dev/null 2>&1
+	"$LOAD" -q -c $((2 * C)) -n 200 -u "$AUTH" -T 60 "$EST_URL" >/dev/null 2>&1
+}
+
+say "# estcgi make bench, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+say "# C=$C; new-connection rows $N requests, keep-alive rows $NK; enrollments are"
+say "# simpleenroll with HTTP Basic (bcrypt cost 5, checked by Apache per request)"
+say "# and P-256 CSRs; the ceiling is GET cacerts over the same connections."
+printf '%-22s %-4s %-3s %4s %7s %7s %9s %7s %7s %7s %8s  %s\n' label conn tls c sent ok \
+    req/s p50ms p90ms p99ms maxms statuses | tee -a "$OUT"
+
+first=1
+for key in $KEYS; do
+	for server in $SERVERS; do
+		say "# ---- $server, CA and TLS keys: $key"
+		start "$server" "$key" || continue
+		warm
+		s="$server-$key"
+		row "ceil-new-$s" -o cacerts -n "$N"
+		row "enroll-new-$s" -u "$AUTH" -n "$N"
+		ratio "enroll-new-$s" "ceil-new-$s"
+		row "ceil-keep-$s" -o cacerts -k -n "$NK"
+		row "enroll-keep-$s" -u "$AUTH" -k -n "$NK"
+		ratio "enroll-keep-$s" "ceil-keep-$s"
+		if [ $first = 1 ]; then
+			# Client-certificate renewals (devices bootstrapped first,
+			# untimed), each on its own connection with its own cert.
+			row "ceil-new2-$s" -o cacerts -n "$N"
+			row "reenroll-new-$s" -R -o simplereenroll -u "$AUTH" -n "$N"
+			ratio "reenroll-new-$s" "ceil-new2-$s"
+			first=0
+		fi
+	done
+done
+
+if [ "$DEVICES" -gt 0 ]; then
+	server=${SERVERS%% *}
+	say "# ---- flat with size: $server, ec; 1,000 then $DEVICES devices in the store"
+	if start "$server" ec; then
+		as_owner "$FILL" -p small- "$EST_CONFIG" 1000 | tee -a "$OUT"
+		warm
+		row ceil-new-1k -o cacerts -n "$N"
+		row enroll-new-1k -u "$AUTH" -n "$N"
+		row enroll-keep-1k -u "$AUTH" -k -n "$NK"
+		as_owner "$FILL" -p big- "$EST_CONFIG" $((DEVICES - 1000)) | tee -a "$OUT"
+		warm
+		row ceil-new-big -o cacerts -n "$N"
+		row enroll-new-big -u "$AUTH" -n "$N"
+		row enroll-keep-big -u "$AUTH" -k -n "$NK"
+		ratio enroll-new-big enroll-new-1k
+		ratio enroll-keep-big enroll-keep-1k
+		say "# store: $(du -sh "$RUNDIR/db" | cut -f1) for $(( DEVICES + 2 * N + NK + 400 )) devices or so"
+	fi
+fi
+
+if [ "$RSS" != 0 ]; then
+	server=${SERVERS%% *}
+	say "# ---- worker memory: $server, ec, one simpleenroll worker"
+	if start "$server" ec 1; then
+		wpid() { ps -eo pid=,ppid=,args= | awk -v s="$(cat "$RUNDIR/proxy/simpleenroll.pid" 2>/dev/null)" \
+		    '$2 == s && $3 ~ /simpleenroll$/ { print $1 }' | head -n 1; }
+		rss() { awk '/^VmRSS/ { print $2 " kB" }' "/proc/$(wpid)/status" 2>/dev/null; }
+		row rss-1k -u "$AUTH" -k -n 1000 >/dev/null
+		say "# worker $(wpid) VmRSS after 1,000 enrollments: $(rss)"
+		row rss-10k -u "$AUTH" -k -n 9000 >/dev/null
+		say "# worker $(wpid) VmRSS after 10,000 enrollments: $(rss)"
+		# valgrind: the same program as a single FastCGI process on the
+		# same socket (spawn-fcgi), 200 enrollments, then SIGTERM.
+		if command -v valgrind >/dev/null; then
+			sup=$RUNDIR/proxy/simpleenroll.pid
+			kill -TERM "$(cat "$sup")"
+			sleep 1
+			vg=$RUNDIR/valgrind.txt
+			own="" as=""
+			if [ "$(id -u)" = 0 ]; then
+				own="-U www-data -G www-data"
+				as="setpriv --reuid=www-data --regid=www-data --init-groups --"
+				touch "$vg"; chown www-data "$vg"
+			fi
+			EST_CONFIG=$EST_CONFIG spawn-fcgi -s "$RUNDIR/proxy/simpleenroll.sock" \
+			    -M 0600 $own -P "$sup" -- /bin/sh -c 'exec 2>>"$0"; exec "$@"' \
+			    "$RUNDIR/logs/error.log" $as valgrind --leak-check=full \
+			    --log-file="$vg" "$TOP/$BUILD/cgi-bin/simpleenroll" >/dev/null
+			sleep 2
+			row valgrind -u "$AUTH" -k -c 2 -n 200 >/dev/null
+			kill -TERM "$(cat "$sup")"
+			for _ in $(seq 1 100); do kill -0 "$(cat "$sup")" 2>/dev/null || break; sleep 0.1; done
+			say "# valgrind (200 enrollments, one worker): $(grep -E 'definitely lost|indirectly lost|ERROR SUMMARY' "$vg" | sed 's/^==[0-9]*== *//' | tr '\n' ';')"
+		fi
+	fi
+fi
+stop
+trap - EXIT
+say "# results: $OUT"
