@@ -4,7 +4,7 @@
 # JSON is read with jq.  The registry is configured for Apache only
 # (apache-conf/estcgi-admin.conf).
 case ${EST_SERVER:-apache} in
-apache|apache-cgi) ;;
+apache|apache-cgi|apache-proxy) ;;
 *)	echo "# registry API: configured for Apache only; skipped on $EST_SERVER"
 	return 0 ;;
 esac
