@@ -31,6 +31,8 @@ DEB_PKGS := build-essential libfcgi-dev libssl-dev libdb5.3-dev db5.3-util \
             lighttpd lighttpd-mod-openssl
 
 DEB_PKGS += libjansson-dev jq
+# headless browser for the dashboard test
+DEB_PKGS += chromium
 
 LIB_SRCS := common/err.c common/log.c common/conf.c common/b64.c \
             common/json.c common/audit.c common/metrics.c \

@@ -99,6 +99,19 @@ worker_pids() {
 			for (q = parent[p]; q > 1; q = parent[q]) if (q == main) { print p; break } }'
 }
 
+# restart_workers PROGRAM — stops this instance's FastCGI workers of
+# PROGRAM (SIGTERM: they close the store cleanly); the web server starts
+# new ones, which read the configuration again, on the next request.
+restart_workers() {
+	local pids
+	pids=$(worker_pids "$1")
+	[ -n "$pids" ] && kill -TERM $pids
+	for _ in $(seq 1 50); do
+		[ -z "$(worker_pids "$1")" ] && break
+		sleep 0.1
+	done
+}
+
 # store_snapshot — what the instance's store holds (tests/tools/store-dump:
 # "device ID STATE SERIAL" and "cert SERIAL DEVICE STATUS OP SHA256"
 # lines), read as the store's owner so no file changes hands.
