@@ -601,7 +601,12 @@ dashboard(struct est_ctx *ctx, const struct est_req *req,
 	v.req = req;
 	v.now = (int64_t)time(NULL);
 	clock_gettime(CLOCK_MONOTONIC, &v.t0);
-	snprintf(v.base, sizeof(v.base), "%s/", req->script_name);
+	/* Links are made from where the program is mounted, with exactly
+	 * one slash after it (never "//", a protocol-relative URL). */
+	plen = strlen(req->script_name);
+	while (plen > 0 && req->script_name[plen - 1] == '/')
+		plen--;
+	snprintf(v.base, sizeof(v.base), "%.*s/", (int)plen, req->script_name);
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 		return EST_ERR_INTERNAL;
 	est_hex(rnd, sizeof(rnd), v.nonce);
