@@ -81,7 +81,7 @@ rate() { awk -v l="$1" '$1 == l { r = $7 } END { print r + 0 }' "$OUT"; }
 # ratio A B — A's rate as a percentage of B's.
 ratio() {
 	awk -v a="$(rate "$1")" -v b="$(rate "$2")" -v la="$1" -v lb="$2" \
-	    'BEGIN { printf "# ratio %s / %s = %.0f %%\n", la, lb, b > 0 ? 100 * a / b : 0 }' |
+	    'BEGIN { printf "# ratio %s / %s = %.0f %%\n", la, lb, (b > 0 ? 100 * a / b : 0) }' |
 	    tee -a "$OUT"
 }
 
