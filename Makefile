@@ -59,7 +59,7 @@ DEB_PKGS += spawn-fcgi
 BENCH     := estload estfill
 BENCH_BINS := $(BENCH:%=$(BUILD)/bench/%)
 
-.PHONY: all deps deps-check run start stop test e2e bench clean
+.PHONY: all deps deps-check run start stop test e2e srp-verifiers bench clean
 .DELETE_ON_ERROR:
 
 all: $(PROG_BINS) $(NPH_LINKS)
@@ -125,11 +125,20 @@ TEST_PORT ?= 18443
 # The web servers `make test` runs the end-to-end suite against
 # (scripts/server.sh names them).
 TEST_SERVERS ?= apache apache-cgi lighttpd
+# Apache variants also serve the TLS-SRP example vhost on TEST_SRP_PORT.
+TEST_SRP_PORT ?= $(shell expr $(TEST_PORT) + 1)
 test: deps-check all $(UNIT_BINS)
-	@TEST_PORT=$(TEST_PORT) TEST_SERVERS="$(TEST_SERVERS)" bash tests/run.sh $(UNIT_BINS)
+	@TEST_PORT=$(TEST_PORT) TEST_SRP_PORT=$(TEST_SRP_PORT) TEST_SERVERS="$(TEST_SERVERS)" bash tests/run.sh $(UNIT_BINS)
 
 e2e: deps-check all
-	@TEST_PORT=$(TEST_PORT) bash tests/e2e/run.sh
+	@TEST_PORT=$(TEST_PORT) TEST_SRP_PORT=$(TEST_SRP_PORT) bash tests/e2e/run.sh
+
+# TLS-SRP verifiers (mod_ssl SSLSRPVerifierFile, estcgi-srp-vhost.conf)
+# from a list of "name:password" lines; the file is rebuilt from the list.
+SRP_USERS     ?= srp-users.txt
+SRP_VERIFIERS ?= srp.verifiers
+srp-verifiers:
+	@sh scripts/srp-verifiers.sh "$(SRP_USERS)" "$(SRP_VERIFIERS)"
 
 # Benchmarks against a fresh instance on BENCH_PORT (prints a table and
 # writes it to $(BUILD)/bench/results-*.txt); no test asserts a time.

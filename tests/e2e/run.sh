@@ -14,6 +14,16 @@ rm -rf "$RUNDIR" "$T"
 mkdir -p "$T"
 export T
 
+# TEST_SRP_PORT: Apache also serves the TLS-SRP example there (t-35),
+# unless something already listens on it.
+if [ -n "${TEST_SRP_PORT:-}" ]; then
+	if (exec 3<>"/dev/tcp/127.0.0.1/$TEST_SRP_PORT") 2>/dev/null; then
+		echo "# port $TEST_SRP_PORT is busy: no TLS-SRP virtual host this run"
+	else
+		export SRP_PORT=$TEST_SRP_PORT
+	fi
+fi
+
 stop_server() { sh scripts/server.sh stop "$RUNDIR" "$TEST_PORT"; }
 trap stop_server EXIT
 
