@@ -49,7 +49,7 @@ PROG_BINS := $(PROGS:%=$(BUILD)/cgi-bin/%)
 # the answer passes untouched, Content-Length kept (estcgi.conf).
 NPH_LINKS := $(PROGS:%=$(BUILD)/cgi-bin/nph-%)
 
-UNIT     := b64 csr ca store http tmpl registry
+UNIT     := b64 csr ca store http tmpl registry metrics
 UNIT_BINS := $(UNIT:%=$(BUILD)/tests/test-%)
 
 # SERVER=apache-proxy (mod_proxy_fcgi): spawn-fcgi starts the worker pools.
