@@ -269,8 +269,13 @@ run)
 stop)
 	stop
 	;;
+check)
+	# The server's own syntax check of its demo config for RUNDIR as it
+	# is (APACHE_DEFINES honoured); tests check optional snippets so.
+	config_test
+	;;
 *)
-	echo "usage: server.sh run|start|stop RUNDIR PORT" >&2
+	echo "usage: server.sh run|start|stop|check RUNDIR PORT" >&2
 	exit 2
 	;;
 esac
