@@ -28,7 +28,7 @@ LDLIBS  := -lfcgi -lconfig -ldb-5.3 -lcrypto -ljansson
 DEB_PKGS := build-essential libfcgi-dev libssl-dev libdb5.3-dev db5.3-util \
             libconfig-dev libcmocka-dev apache2 apache2-utils \
             libapache2-mod-fcgid curl openssl ca-certificates \
-            lighttpd lighttpd-mod-openssl
+            lighttpd lighttpd-mod-openssl mandoc man-db
 
 DEB_PKGS += libjansson-dev jq
 # headless browser for the dashboard test
@@ -59,7 +59,7 @@ DEB_PKGS += spawn-fcgi
 BENCH     := estload estfill
 BENCH_BINS := $(BENCH:%=$(BUILD)/bench/%)
 
-.PHONY: all deps deps-check run start stop test e2e srp-verifiers bench clean
+.PHONY: all deps deps-check run start stop test e2e srp-verifiers install uninstall man-lint bench clean
 .DELETE_ON_ERROR:
 
 all: $(PROG_BINS) $(NPH_LINKS)
@@ -133,6 +133,23 @@ test: deps-check all $(UNIT_BINS)
 e2e: deps-check all
 	@TEST_PORT=$(TEST_PORT) TEST_SRP_PORT=$(TEST_SRP_PORT) bash tests/e2e/run.sh
 
+# ---- install (scripts/install.sh has the layout; estcgi(8), README) --
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc
+STATEDIR   ?= /var/lib/estcgi
+MANDIR     ?= $(PREFIX)/share/man
+INSTALL_ENV = PROGS="$(PROGS)" PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" \
+              SYSCONFDIR="$(SYSCONFDIR)" STATEDIR="$(STATEDIR)" MANDIR="$(MANDIR)"
+install: all
+	@$(INSTALL_ENV) sh scripts/install.sh install
+
+uninstall:
+	@$(INSTALL_ENV) sh scripts/install.sh uninstall
+
+# The man pages: mandoc's lint (warnings and worse), as the tests do.
+man-lint:
+	@mandoc -T lint -W warning man/estcgi.8 man/est.conf.5 && echo "man pages: lint clean"
+
 # TLS-SRP verifiers (mod_ssl SSLSRPVerifierFile, estcgi-srp-vhost.conf)
 # from a list of "name:password" lines; the file is rebuilt from the list.
 SRP_USERS     ?= srp-users.txt
@@ -166,6 +183,47 @@ $(BUILD)/tools/%: tests/tools/%.c $(LIB) common/est.h
 	@[ "$(V)" = 1 ] || echo "  CCLD    $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 test e2e: $(TOOL_BINS)
+
+# The unit tests under valgrind (make valgrind): no error, no leak.
+# Installs VALGRIND_PKGS (make test does not need them).  Use a BUILD
+# without SANITIZE=1.
+VALGRIND_PKGS := valgrind
+.PHONY: valgrind
+valgrind:
+	@sh scripts/deps.sh check $(VALGRIND_PKGS)
+	@$(MAKE) --no-print-directory $(UNIT_BINS)
+	@bash tests/unit/valgrind.sh $(UNIT_BINS)
+
+# Fuzzing (make fuzz FUZZ_SECONDS=N): libFuzzer targets in tests/fuzz/
+# built with clang, ASan and UBSan in FUZZ_BUILD; each runs N seconds at
+# low priority on a copy of its seed corpus.  Needs FUZZ_PKGS, which
+# make fuzz installs (make test does not need them).
+FUZZ_PKGS    := clang libclang-rt-14-dev
+FUZZ_BUILD   ?= $(BUILD)-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := b64 csr req conf api
+FUZZ_CFLAGS  := -g -O1 -std=c11 $(WARN) -D_DEFAULT_SOURCE \
+                -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED -Icommon \
+                -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                -fno-omit-frame-pointer
+FUZZ_OBJS    := $(LIB_SRCS:common/%.c=$(FUZZ_BUILD)/common/%.o)
+FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz-%)
+.PHONY: fuzz fuzz-build
+.SECONDARY: $(FUZZ_OBJS)
+$(FUZZ_BUILD)/common/%.o: common/%.c common/est.h
+	@mkdir -p $(@D)
+	@[ "$(V)" = 1 ] || echo "  CLANG   $<"
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+$(FUZZ_BUILD)/fuzz-%: tests/fuzz/fuzz-%.c $(FUZZ_OBJS) common/est.h
+	@[ "$(V)" = 1 ] || echo "  CLANGLD $@"
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LDLIBS)
+$(FUZZ_BUILD)/fuzz-api: cgi-bin-src/api.c
+fuzz-build: $(FUZZ_BINS)
+fuzz:
+	@sh scripts/deps.sh check $(FUZZ_PKGS)
+	@$(MAKE) --no-print-directory fuzz-build
+	@FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) \
+	    bash tests/fuzz/run.sh $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(BUILD)

@@ -39,6 +39,13 @@ for f in tests/e2e/t-*.sh; do
 	. "$f"
 done
 
+# Sanitizer reports (make test SANITIZE=1) from the programs, leaks
+# included, which they print as they exit: stop the server first.
+stop_server
+sleep 1
+check "no sanitizer report in the server's error log" 0 \
+	"$(grep -Ec 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$RUNDIR/logs/error.log")"
+
 if [ "$FAIL" -gt 0 ]; then
 	echo "# last lines of the server's error log:"
 	tail -n 30 "$RUNDIR/logs/error.log" | sed 's/^/#   /'
