@@ -2391,7 +2391,9 @@ out:
 	return rc;
 }
 
-/* qsort comparison: newer notBefore first, then serial. */
+/* qsort comparison: newer notBefore first; within one second (a renewal
+ * right after issuance) the valid certificate, then the later notAfter,
+ * then serial, so the order never depends on the sort. */
 static int
 cert_newest_first(const void *x, const void *y)
 {
@@ -2401,6 +2403,10 @@ cert_newest_first(const void *x, const void *y)
 
 	if (a->not_before != b->not_before)
 		return a->not_before < b->not_before ? 1 : -1;
+	if ((a->status == CERT_VALID) != (b->status == CERT_VALID))
+		return a->status == CERT_VALID ? -1 : 1;
+	if (a->not_after != b->not_after)
+		return a->not_after < b->not_after ? 1 : -1;
 	n = a->serial_len < b->serial_len ? a->serial_len : b->serial_len;
 	if ((c = memcmp(a->serial, b->serial, n)) != 0)
 		return c;

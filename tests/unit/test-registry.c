@@ -694,6 +694,15 @@ test_delete(void **state)
 	assert_int_equal(certs[2].serial[0], 3);
 	assert_null(certs[0].der);
 	assert_int_equal(certs[0].der_len, 5);
+	/* Issued in the same second: the valid one comes first. */
+	cert_add(t->st, "same", 9, CERT_SUPERSEDED, NOW);
+	cert_add(t->st, "same", 8, CERT_VALID, NOW);
+	cert_add(t->st, "same", 7, CERT_SUPERSEDED, NOW);
+	assert_int_equal(store_device_certs(t->st, "same", certs, 4, &n), EST_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(certs[0].serial[0], 8);
+	assert_int_equal(certs[1].serial[0], 7);
+	assert_int_equal(certs[2].serial[0], 9);
 	assert_int_equal(store_device_certs(t->st, "gone", certs, 1, &n), EST_OK);
 	assert_int_equal(n, 1);
 	assert_int_equal(certs[0].serial[0], 2);
