@@ -38,6 +38,20 @@ for server in ${TEST_SERVERS:-apache}; do
 "
 	pass=$((pass + ep)); fail=$((fail + ef))
 done
+# make install into a DESTDIR and a scratch PREFIX, estcgi-init, and an
+# Apache serving from the installed tree (after the suites: same port).
+echo "# install"
+inst_out=$(mktemp)
+TEST_OUT=$out bash tests/install/run.sh | tee "$inst_out"
+inst_rc=${PIPESTATUS[0]}
+ip=$(sed -n 's/^install: \([0-9]*\) passed, \([0-9]*\) failed.*/\1/p' "$inst_out" | tail -n 1)
+if_=$(sed -n 's/^install: \([0-9]*\) passed, \([0-9]*\) failed.*/\2/p' "$inst_out" | tail -n 1)
+rm -f "$inst_out"
+[ -n "$ip" ] || { ip=0; if_=1; echo "install: test did not finish"; }
+[ "$inst_rc" -eq 0 ] || [ "${if_:-0}" -gt 0 ] || if_=1
+summary="$summary# install: $ip passed, $if_ failed
+"
+pass=$((pass + ip)); fail=$((fail + if_))
 printf '%s' "$summary"
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
