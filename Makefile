@@ -124,7 +124,7 @@ stop:
 TEST_PORT ?= 18443
 # The web servers `make test` runs the end-to-end suite against
 # (scripts/server.sh names them).
-TEST_SERVERS ?= apache apache-cgi lighttpd
+TEST_SERVERS ?= apache apache-proxy apache-cgi lighttpd
 # Apache variants also serve the TLS-SRP example vhost on TEST_SRP_PORT.
 TEST_SRP_PORT ?= $(shell expr $(TEST_PORT) + 1)
 test: deps-check all $(UNIT_BINS)
