@@ -108,3 +108,9 @@ else
 		> /dev/null 2> "$T/chrome-shot.log"
 	check_true "chromium: screenshot taken ($T/dashboard.png)" test -s "$T/dashboard.png"
 fi
+
+# python-est's place: / leads to the dashboard (a redirect, so its links
+# stay below the dashboard's prefix).
+est "$EST_BASE/"
+check "dashboard at /: redirect" 302 "$STATUS"
+check "dashboard at /: to the dashboard" "$EST_DASHBOARD_URL" "$(header Location)"
