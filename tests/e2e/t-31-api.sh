@@ -4,7 +4,7 @@
 # JSON is read with jq.  The registry is configured for Apache only
 # (apache-conf/estcgi-admin.conf).
 case ${EST_SERVER:-apache} in
-apache|apache-cgi|apache-proxy) ;;
+apache|apache-cgi|apache-proxy|lighttpd) ;;
 *)	echo "# registry API: configured for Apache only; skipped on $EST_SERVER"
 	return 0 ;;
 esac
@@ -204,7 +204,7 @@ check "api: bootstrap of a registered ID refused" 409 "$STATUS"
 check "api: stats refusals_24h +2" $((stats0_ref + 2)) "$(api_stat .refusals_24h)"
 
 # --- methods, routes, parameters --------------------------------------------
-est "${ADMIN[@]}" -X POST "$API/devices/$APIP-00"
+est "${ADMIN[@]}" -X POST -d '' "$API/devices/$APIP-00"
 api_expect_json "api: POST on a device" 405 method_not_allowed "POST"
 check "api: 405 Allow on a device" "GET, HEAD, DELETE" "$(header Allow)"
 est "${ADMIN[@]}" -X DELETE -H 'X-EST-Admin: 1' "$API/stats"
@@ -234,8 +234,13 @@ est "${ADMIN[@]}" "$API/devices?cursor=$xcur"
 api_expect_json "api: cursor of another listing order" 400 bad_request "cursor"
 est "${ADMIN[@]}" "$API/events?cursor=e00"
 api_expect_json "api: malformed events cursor" 400 bad_request "cursor"
-est "${ADMIN[@]}" "$API/devices?q=%zz"
-api_expect_json "api: bad escape in a parameter" 400 bad_request "q"
+# lighttpd normalises a malformed %-escape in the query before the
+# program sees it (the request is answered as a search for "%zz", 200
+# with no items); Apache passes it through and the program refuses it.
+if [ "${EST_SERVER:-apache}" != lighttpd ]; then
+	est "${ADMIN[@]}" "$API/devices?q=%zz"
+	api_expect_json "api: bad escape in a parameter" 400 bad_request "q"
+fi
 
 # --- odd IDs in the path ------------------------------------------------
 api_odd() { # api_odd NAME RAW-PATH-SEGMENT STATUS-REGEX

@@ -1,7 +1,7 @@
 # GET /metrics: Prometheus text format 0.0.4, administrators only by
 # default, counters and the latency histogram moving with requests.
 case ${EST_SERVER:-apache} in
-apache|apache-cgi|apache-proxy) ;;
+apache|apache-cgi|apache-proxy|lighttpd) ;;
 *)	echo "# metrics: configured for Apache only; skipped on $EST_SERVER"
 	return 0 ;;
 esac
