@@ -122,6 +122,9 @@ var.estcgi_config  = "$SYSCONFDIR/estcgi/est.conf"
 var.estcgi_users   = "$SYSCONFDIR/estcgi/users.htpasswd"
 var.estcgi_sockets = "/run/lighttpd"
 include "$WEBDIR/lighttpd-estcgi.conf"
+# The registry (API, dashboard, /metrics) for administrators:
+#var.estcgi_admin_users = "$SYSCONFDIR/estcgi/admin.htpasswd"
+#include "$WEBDIR/lighttpd-estcgi-admin.conf"
 EOF
 	chmod 644 "$D$LIGHTTPD_SNIPPET"
 	echo "estcgi installed under ${D:-/} (PREFIX=$PREFIX); next: estcgi-init (see estcgi(8))"
