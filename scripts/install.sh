@@ -8,6 +8,7 @@
 #                                   lighttpd), as in the source tree
 #   $PREFIX/sbin/estcgi-init        set-up of a real installation
 #   $MANDIR/man8/estcgi.8, $MANDIR/man5/est.conf.5
+#   $PREFIX/lib/systemd/system/estcgi@.socket, estcgi@.service
 #   $SYSCONFDIR/estcgi/est.conf.example
 #   $SYSCONFDIR/apache2/conf-available/estcgi.conf   (a2enconf estcgi)
 #   $SYSCONFDIR/lighttpd/conf-available/50-estcgi.conf
@@ -33,6 +34,8 @@ D=$DESTDIR
 WEBFILES=$(cd "$TOP/apache-conf" && ls *.conf | grep -v '^demo-')
 TEMPLATES=$(cd "$TOP/templates" && ls)
 MANPAGES="man8/estcgi.8 man5/est.conf.5"
+# systemd units running the programs for mod_proxy_fcgi (or lighttpd)
+UNITS="estcgi@.socket estcgi@.service"
 APACHE_SNIPPET=$SYSCONFDIR/apache2/conf-available/estcgi.conf
 LIGHTTPD_SNIPPET=$SYSCONFDIR/lighttpd/conf-available/50-estcgi.conf
 
@@ -65,6 +68,11 @@ do_install() {
 	for m in $MANPAGES; do
 		subst < "$TOP/man/$(basename "$m")" > "$D$MANDIR/$m"
 		chmod 644 "$D$MANDIR/$m"
+	done
+	install -d -m 755 "$D$PREFIX/lib/systemd/system"
+	for u in $UNITS; do
+		subst < "$TOP/apache-conf/$u" > "$D$PREFIX/lib/systemd/system/$u"
+		chmod 644 "$D$PREFIX/lib/systemd/system/$u"
 	done
 	subst < "$TOP/scripts/estcgi-init" > "$D$PREFIX/sbin/estcgi-init"
 	chmod 755 "$D$PREFIX/sbin/estcgi-init"
@@ -135,6 +143,7 @@ do_uninstall() {
 	for t in $TEMPLATES; do rm -f "$D$SHAREDIR/templates/$t"; done
 	for f in $WEBFILES; do rm -f "$D$WEBDIR/$f"; done
 	for m in $MANPAGES; do rm -f "$D$MANDIR/$m"; done
+	for u in $UNITS; do rm -f "$D$PREFIX/lib/systemd/system/$u"; done
 	rm -f "$D$PREFIX/sbin/estcgi-init" "$D$SYSCONFDIR/estcgi/est.conf.example" \
 		"$D$APACHE_SNIPPET" "$D$LIGHTTPD_SNIPPET"
 	rmdir "$D$LIBDIR" "$D$SHAREDIR/templates" "$D$WEBDIR" "$D$SHAREDIR" 2>/dev/null || true

@@ -51,8 +51,24 @@ check "stage: a2enconf snippet includes estcgi.conf" \
 check_true "stage: lighttpd snippet" \
 	grep -q '^include "/usr/local/share/estcgi/apache-conf/lighttpd-estcgi.conf"' \
 	"$S/etc/lighttpd/conf-available/50-estcgi.conf"
+# The systemd units (mod_proxy_fcgi in production): paths filled in, and
+# systemd-analyze accepts them (on a copy pointing into the staging tree,
+# since the programs are not at their final path yet).
+U=$S/usr/local/lib/systemd/system
+check_true "stage: systemd units" test -f "$U/estcgi@.socket" -a -f "$U/estcgi@.service"
+check "stage: service runs the installed program" "ExecStart=/usr/local/lib/estcgi/%i" \
+	"$(grep '^ExecStart=' "$U/estcgi@.service")"
+if command -v systemd-analyze > /dev/null; then
+	mkdir -p "$OUT/units"
+	sed "s|=/usr/local/lib/estcgi/|=$S/usr/local/lib/estcgi/|" "$U/estcgi@.service" > "$OUT/units/estcgi@.service"
+	cp "$U/estcgi@.socket" "$OUT/units/"
+	(cd "$OUT/units" && systemd-analyze verify ./estcgi@cacerts.socket ./estcgi@cacerts.service) > "$OUT/units.log" 2>&1
+	check "stage: systemd-analyze verify accepts the units" "0:" "$?:$(cat "$OUT/units.log")"
+else
+	echo "# systemd-analyze not installed: unit files not verified"
+fi
 check_true "stage: no DESTDIR inside installed files" sh -c "! grep -rqF '$S' '$S'"
-check_true "stage: no @placeholder@ left" sh -c "! grep -rqE '@(PREFIX|SHAREDIR|LIBDIR|SYSCONFDIR|STATEDIR)@' '$S/usr/local/sbin' '$S/usr/local/share/man' '$S/etc'"
+check_true "stage: no @placeholder@ left" sh -c "! grep -rqE '@(PREFIX|SHAREDIR|LIBDIR|SYSCONFDIR|STATEDIR)@' '$S/usr/local/sbin' '$S/usr/local/share/man' '$S/etc' '$S/usr/local/lib/systemd'"
 for m in man8/estcgi.8 man5/est.conf.5; do
 	f=$S/usr/local/share/man/$m
 	check_true "man: $m installed" test -f "$f"
