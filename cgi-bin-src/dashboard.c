@@ -23,7 +23,7 @@
 #include "est.h"
 
 #define DASH_PAGE_SIZE     50   /* devices per page */
-#define DASH_EVENTS        20   /* events on a device page */
+#define DASH_EVENTS        20   /* events on the index and a device page */
 #define DASH_SOON_DAYS     30   /* "expiring soon" highlight */
 #define DASH_REFRESH_MS    10000 /* figures auto-refresh period */
 #define DASH_NONCE_BYTES   16   /* CSP nonce entropy */
@@ -273,6 +273,8 @@ event_key(struct est_buf *b, const char *key, void *arg)
 		tmpl_put(b, e->ua);
 	else if (strcmp(key, "reason") == 0)
 		tmpl_put(b, e->reason);
+	else if (strcmp(key, "device") == 0)
+		tmpl_put(b, e->device);
 	else
 		return common_key(b, key, v);
 	return 0;
@@ -431,13 +433,25 @@ page_index(struct view *v, struct est_resp *resp)
 	struct est_stats     st;
 	struct est_dev_query q;
 	struct est_device    items[DASH_PAGE_SIZE];
-	size_t               n = 0, i;
+	struct est_event     evs[DASH_EVENTS];
+	struct est_event_query eq;
+	char                 evnext[EST_CURSOR_MAX + 1];
+	size_t               n = 0, ne = 0, i;
 	enum est_err         rc;
 
+	memset(&eq, 0, sizeof(eq));
+	eq.limit = DASH_EVENTS;
 	if ((rc = parse_query(v->req, &q)) ||
 	    (rc = store_stats(v->ctx->store, v->now, &st)) ||
-	    (rc = store_devices_list(v->ctx->store, &q, items, &n, v->next)))
+	    (rc = store_devices_list(v->ctx->store, &q, items, &n, v->next)) ||
+	    (rc = store_events_list(v->ctx->store, &eq, evs, &ne, evnext)))
 		return rc;
+	for (i = 0; i < ne; i++) {
+		v->ev = &evs[i];
+		if ((rc = tmpl_render(&pages[P_EVENT], &v->event_rows,
+		    event_key, v)))
+			return rc;
+	}
 	v->stats = &st;
 	v->query = &q;
 	v->title = "devices";

@@ -28,6 +28,8 @@ check "dashboard: Content-Length matches" "$(wc -c < "$T/body" | tr -d ' ')" "$(
 check_true "dashboard: lists the device" grep -q ">dash-$$<" "$T/body"
 check_true "dashboard: chart drawn" grep -q '<svg class="chart"' "$T/body"
 check_true "dashboard: figures shown" grep -q 'id="f-total">[0-9]' "$T/body"
+check_true "dashboard: recent activity lists the bootstrap" grep -q "<td>bootstrap dash-$$</td>" "$T/body"
+check_true "dashboard: recent activity escapes the User-Agent" grep -q '&lt;script&gt;document.title' "$T/body"
 
 est "${ADMIN[@]}" "$DASH/?q=dash-$$"
 check "dashboard: search by prefix" 1 "$(grep -c '<tr class' "$T/body")"
