@@ -211,7 +211,7 @@ curl -s --cacert "$EST_TLS_CA" "$EST_URL/cacerts" | base64 -d > "$H/pkcs7.der"
 openssl pkcs8 -topk8 -nocrypt -in "$(hkey ec)" -outform DER -out "$H/pkcs8.der"
 # Client certificates: two devices of ours, one from another CA, an
 # expired one and one signed with our CA key but never issued (rogue).
-for d in dev other; do
+for d in dev other revoked; do
 	newkey "$H/cert-$d.key" ec
 	openssl req -new -key "$H/cert-$d.key" -subj "/CN=h-$d-$$" -outform DER |
 		base64 > "$H/cert-$d.b64"
@@ -219,6 +219,10 @@ for d in dev other; do
 	check "hostile setup: device $d bootstraps" 200 "$STATUS"
 	p7_to_pem "$H/cert-$d.pem"
 done
+# Revoked: the device deleted through the registry API.
+est -X DELETE -H 'X-EST-Admin: 1' -u "$EST_ADMIN_USER:$EST_ADMIN_PASS" \
+	"$EST_API_URL/devices/h-revoked-$$"
+check "hostile setup: device revoked deletes" 200 "$STATUS"
 newkey "$H/foreign-ca.key" ec
 openssl req -x509 -new -key "$H/foreign-ca.key" -subj "/CN=estcgi demo EST CA" \
 	-days 30 -out "$H/foreign-ca.pem"
