@@ -176,13 +176,23 @@ fill: $(BUILD)/load/fill
 
 # Test tools (tests/tools/, not part of the server): hostile CSRs and
 # certificates for the hostile-input test, a read-only store dump.
-TOOLS     := hostile-csr store-dump
+TOOLS     := hostile-csr store-dump enroll-storm
 TOOL_BINS := $(TOOLS:%=$(BUILD)/tools/%)
+$(BUILD)/tools/enroll-storm: LDLIBS += -lssl -pthread
 $(BUILD)/tools/%: tests/tools/%.c $(LIB) common/est.h
 	@mkdir -p $(@D)
 	@[ "$(V)" = 1 ] || echo "  CCLD    $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 test e2e: $(TOOL_BINS)
+
+# The fault tests (make test-faults, a few minutes): workers killed and
+# the web server restarted or crashed under 1,000+ enrollments, races, a
+# full disk (tmpfs; needs root), hot backup and restore.  Own instance on
+# FAULTS_PORT.
+FAULTS_PORT ?= 18643
+.PHONY: test-faults
+test-faults: deps-check all $(TOOL_BINS)
+	@TEST_PORT=$(FAULTS_PORT) bash tests/faults/run.sh
 
 # The unit tests under valgrind (make valgrind): no error, no leak.
 # Installs VALGRIND_PKGS (make test does not need them).  Use a BUILD

@@ -547,4 +547,10 @@ void         est_hex(const unsigned char *p, size_t len, char *out);
 #define PREFORK_SERVE   (-1) /* prefork_supervise(): go on serving */
 int prefork_supervise(void);
 
+/* ---- store health (store.c) -------------------------------------------- */
+
+#define EST_STORE_FAILS_EXIT 3 /* requests in a row without a store
+                                * before a FastCGI worker exits */
+int store_is_open(const struct est_store *);
+
 #endif /* EST_H */

@@ -210,7 +210,7 @@ est_serve(const char *progname, enum est_op op, unsigned needs,
 {
 	struct est_ctx ctx;
 	FCGX_Request   r;
-	int            st;
+	int            st, store_fails = 0;
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.progname = progname;
@@ -236,6 +236,18 @@ est_serve(const char *progname, enum est_op op, unsigned needs,
 			serve_one(&ctx, needs, handler, fcgi_getenv,
 			    fcgi_read, fcgi_write, &r);
 			FCGX_Finish_r(&r);
+			/* A store this process cannot (re)open may stay so for
+			 * its life (a full disk leaves its pid in Berkeley DB's
+			 * DB_REGISTER file): after EST_STORE_FAILS_EXIT such
+			 * answers (503) in a row, exit; the web server starts a
+			 * fresh worker. */
+			store_fails = (needs & EST_NEED_STORE) &&
+			    !store_is_open(ctx.store) ? store_fails + 1 : 0;
+			if (store_fails >= EST_STORE_FAILS_EXIT) {
+				est_log(EST_LOG_WARN, "store unavailable: worker "
+				    "exits for a fresh start");
+				break;
+			}
 		}
 		FCGX_Free(&r, 1);
 	}

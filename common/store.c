@@ -5,7 +5,8 @@
  * Every FastCGI worker opens one environment in the store directory and
  * keeps it for its life.  The environment is shared by all workers
  * (DB_REGISTER tells a fresh opener when a dead worker left it in need
- * of recovery; DB_RECOVER then runs it).  Databases:
+ * of cleaning up; DB_FAILCHK does that in the live environment, and
+ * DB_RECOVER runs full recovery only when failchk cannot).  Databases:
  *
  *   devices          btree, key = device ID (no NUL)
  *   certs            btree, key = serial, big-endian bytes as given
@@ -43,6 +44,7 @@
  * next opener ran recovery).
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +79,9 @@
 #define STORE_FILE_MODE    0660  /* environment and database files */
 #define STORE_ENV_FLAGS    (DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK |     \
                             DB_INIT_LOG | DB_INIT_MPOOL | DB_THREAD |    \
-                            DB_REGISTER | DB_RECOVER)
+                            DB_REGISTER | DB_RECOVER | DB_FAILCHK)
+#define STORE_THREADS      1024  /* processes (one thread each) failchk
+                                  * tracks at once */
 #define STORE_DB_FLAGS     (DB_AUTO_COMMIT | DB_CREATE | DB_THREAD)
 #define STORE_BACKOFF_NS   1000000L   /* first deadlock backoff (1 ms) */
 #define STORE_BACKOFF_MAX_NS 64000000L /* longest deadlock backoff */
@@ -498,6 +502,17 @@ event_encode(const struct est_event *ev, unsigned char *buf)
 
 /* ---- errors ------------------------------------------------------------ */
 
+/* Berkeley DB's is-alive test for failchk (DB_ENV->set_isalive): a
+ * worker is alive while its pid exists.  Returns 1 if alive. */
+static int
+store_isalive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
+{
+	(void)env;
+	(void)tid;
+	(void)flags;
+	return kill(pid, 0) == 0 || errno != ESRCH;
+}
+
 /* Routes Berkeley DB's own diagnostics to our log. */
 static void
 store_errcall(const DB_ENV *env, const char *pfx, const char *msg)
@@ -759,6 +774,24 @@ store_handles_open(struct est_store *st)
 		goto fail;
 	what = "set log auto-remove";
 	if ((ret = env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1)) != 0)
+		goto fail;
+	/* A worker killed with its environment open (kill -9, crash): the
+	 * next opener runs failchk (DB_FAILCHK), which releases the dead
+	 * process's locks and aborts its transactions in the live
+	 * environment; only when that cannot be done (it died holding a
+	 * mutex) does Berkeley DB fall back to recovery. */
+	what = "set thread count";
+	if ((ret = env->set_thread_count(env, STORE_THREADS)) != 0)
+		goto fail;
+	what = "set is-alive";
+	if ((ret = env->set_isalive(env, store_isalive)) != 0)
+		goto fail;
+	/* Write the shared region files out in full when they are created,
+	 * so a full disk fails the open (503) instead of a later SIGBUS in
+	 * whichever worker first touches an unbacked page of one.  (Parts
+	 * Berkeley DB adds to a region later are not covered: README.) */
+	what = "set region init";
+	if ((ret = env->set_flags(env, DB_REGION_INIT, 1)) != 0)
 		goto fail;
 	what = "open environment";
 	if ((ret = env->open(env, st->dir, STORE_ENV_FLAGS,
@@ -2718,4 +2751,12 @@ store_device_delete(struct est_store *st, const char *id,
 	certs_reset(&a.certs);
 	free(a.certs.all);
 	return rc;
+}
+
+/* Returns whether st has its environment open (a failed open or reopen
+ * leaves it closed; the next use tries again).  Safe on NULL. */
+int
+store_is_open(const struct est_store *st)
+{
+	return st != NULL && st->env != NULL;
 }
