@@ -47,69 +47,11 @@ seg_is(const char *s, size_t n, const char *lit)
 	return strlen(lit) == n && memcmp(s, lit, n) == 0;
 }
 
-/* Returns the value of hex digit c, or -1. */
-static int
-hexdig(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/*
- * Decodes the raw path segment s (n bytes) into a device ID: %XX
- * escapes once (RFC 3986 2.1; '+' is a plain '+' in a path), then the
- * ID must be 1..EST_MAX_DEVICE_ID bytes, not "." or "..", hold no
- * control byte and match device_id_pattern.  Returns EST_OK or
- * EST_ERR_BAD_REQUEST with the reason.
- */
-static enum est_err
-decode_id(const struct est_conf *conf, const char *s, size_t n,
-    char id[EST_MAX_DEVICE_ID + 1])
-{
-	size_t i, o = 0;
-	int    hi, lo;
-	char   c;
-
-	for (i = 0; i < n; i++) {
-		c = s[i];
-		if (c == '%') {
-			if (i + 2 >= n)
-				return est_fail(EST_ERR_BAD_REQUEST,
-				    "truncated %%-escape in the device ID");
-			if ((hi = hexdig(s[i + 1])) < 0 ||
-			    (lo = hexdig(s[i + 2])) < 0)
-				return est_fail(EST_ERR_BAD_REQUEST,
-				    "bad %%-escape in the device ID");
-			c = (char)(hi << 4 | lo);
-			i += 2;
-		}
-		if ((unsigned char)c < 0x20 || c == 0x7f)
-			return est_fail(EST_ERR_BAD_REQUEST,
-			    "control character in the device ID");
-		if (o >= EST_MAX_DEVICE_ID)
-			return est_fail(EST_ERR_BAD_REQUEST,
-			    "device ID longer than %d bytes", EST_MAX_DEVICE_ID);
-		id[o++] = c;
-	}
-	id[o] = '\0';
-	if (o == 0 || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
-		return est_fail(EST_ERR_BAD_REQUEST, "not a device ID");
-	if (regexec(&conf->id_re, id, 0, NULL, 0) != 0)
-		return est_fail(EST_ERR_BAD_REQUEST,
-		    "device ID does not match device_id_pattern");
-	return EST_OK;
-}
-
 /*
  * Finds the route of req: the raw path (REQUEST_URI up to '?') must
  * start with SCRIPT_NAME; after it come an optional "/v1" and
  * "/devices", "/devices/{id}", "/stats" or (versioned only) "/events".
- * Returns EST_OK, EST_ERR_NOT_FOUND or decode_id()'s error.
+ * Returns EST_OK, EST_ERR_NOT_FOUND or path_device_id()'s error.
  */
 static enum est_err
 api_route(const struct est_conf *conf, const struct est_req *req,
@@ -139,7 +81,7 @@ api_route(const struct est_conf *conf, const struct est_req *req,
 	else if (n > 9 && memcmp(r, "/devices/", 9) == 0 &&
 	    memchr(r + 9, '/', n - 9) == NULL) {
 		p->route = ROUTE_DEVICE;
-		return decode_id(conf, r + 9, n - 9, p->id);
+		return path_device_id(conf, r + 9, n - 9, p->id);
 	} else
 		return est_fail(EST_ERR_NOT_FOUND, "no such API resource");
 	return EST_OK;

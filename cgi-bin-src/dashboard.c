@@ -600,10 +600,10 @@ dashboard(struct est_ctx *ctx, const struct est_req *req,
 	struct view   v;
 	struct est_buf hdr;
 	const char   *path;
-	char          id[EST_MAX_PARAM];
+	char          id[EST_MAX_DEVICE_ID + 1];
 	unsigned char rnd[DASH_NONCE_BYTES];
 	enum est_err  rc;
-	size_t        plen, i;
+	size_t        plen;
 	int           is_get;
 
 	if ((rc = load_pages(&ctx->conf)) != EST_OK)
@@ -649,11 +649,8 @@ dashboard(struct est_ctx *ctx, const struct est_req *req,
 	} else if (strncmp(path, "/device/", 8) == 0) {
 		path += 8;
 		plen = strcspn(path, "/");
-		if ((rc = url_decode(path, plen, id, sizeof(id))) != EST_OK)
+		if ((rc = path_device_id(&ctx->conf, path, plen, id)) != EST_OK)
 			return rc;
-		for (i = 0; id[i] != '\0'; i++)
-			if (id[i] == '/')
-				return est_fail(EST_ERR_NOT_FOUND, "no such page");
 		if (path[plen] == '\0') {
 			if (!is_get) {
 				resp->allow = "GET, HEAD";

@@ -6,6 +6,7 @@
  * the program checks REMOTE_USER against the config's admin_users too,
  * so a web-server mistake alone does not open the registry.
  */
+#include <regex.h>
 #include <string.h>
 
 #include "est.h"
@@ -49,5 +50,29 @@ admin_csrf_check(const struct est_req *req)
 	    strncmp(o + 8, req->host, hl) == 0 && o[8 + hl] == '\0' && hl > 0))
 		return est_fail(EST_ERR_FORBIDDEN, "cross-site request refused "
 		    "(Origin is not this server)");
+	return EST_OK;
+}
+
+/*
+ * Decodes the raw path segment s (n bytes) of an API or dashboard URL
+ * into a device ID: %XX escapes once (RFC 3986 2.1; '+' is a plain '+'
+ * in a path), then the ID must be 1..EST_MAX_DEVICE_ID bytes, not "."
+ * or "..", and match device_id_pattern.  Returns EST_OK or
+ * EST_ERR_BAD_REQUEST with the reason.
+ */
+enum est_err
+path_device_id(const struct est_conf *conf, const char *s, size_t n,
+    char id[EST_MAX_DEVICE_ID + 1])
+{
+	enum est_err rc;
+
+	if ((rc = path_decode(s, n, id, EST_MAX_DEVICE_ID + 1)) != EST_OK)
+		return est_fail(EST_ERR_BAD_REQUEST, "bad device ID in the "
+		    "URL: %s", est_reason(rc));
+	if (id[0] == '\0' || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+		return est_fail(EST_ERR_BAD_REQUEST, "not a device ID");
+	if (regexec(&conf->id_re, id, 0, NULL, 0) != 0)
+		return est_fail(EST_ERR_BAD_REQUEST,
+		    "device ID does not match device_id_pattern");
 	return EST_OK;
 }

@@ -322,6 +322,8 @@ void         req_free(struct est_req *);
 int          content_type_is(const char *ctype, const char *want);
 enum est_err url_decode(const char *in, size_t inlen, char *out,
                         size_t outsz);
+enum est_err path_decode(const char *in, size_t inlen, char *out,
+                         size_t outsz);
 enum est_err query_param(const char *query, const char *name, char *out,
                          size_t outsz);
 void         resp_init(struct est_resp *);
@@ -368,6 +370,8 @@ enum est_err enroll_handle(struct est_ctx *, const struct est_req *,
 
 enum est_err admin_check(const struct est_conf *, const struct est_req *);
 enum est_err admin_csrf_check(const struct est_req *);
+enum est_err path_device_id(const struct est_conf *, const char *s,
+                            size_t n, char id[EST_MAX_DEVICE_ID + 1]);
 
 /* ---- JSON (json.c) and the audit log (audit.c) ------------------------- */
 

@@ -178,13 +178,15 @@ hexval(char c)
 }
 
 /*
- * Percent-decodes in[0..inlen) (RFC 3986 2.1; '+' is a space, as HTML
- * forms send it) into out (outsz bytes, NUL-terminated).  A malformed
- * escape, a decoded NUL or control byte, or output that does not fit is
+ * Percent-decodes in[0..inlen) (RFC 3986 2.1) into out (outsz bytes,
+ * NUL-terminated); '+' is a space when plus_is_space (HTML forms'
+ * query strings), a plain '+' otherwise (paths).  A malformed escape, a
+ * decoded NUL or control byte, or output that does not fit is
  * EST_ERR_BAD_REQUEST: values are device IDs and filters, never binary.
  */
-enum est_err
-url_decode(const char *in, size_t inlen, char *out, size_t outsz)
+static enum est_err
+pct_decode(const char *in, size_t inlen, char *out, size_t outsz,
+    int plus_is_space)
 {
 	size_t i, o = 0;
 	int    hi, lo;
@@ -192,7 +194,7 @@ url_decode(const char *in, size_t inlen, char *out, size_t outsz)
 
 	for (i = 0; i < inlen; i++) {
 		c = in[i];
-		if (c == '+')
+		if (c == '+' && plus_is_space)
 			c = ' ';
 		else if (c == '%') {
 			if (i + 2 >= inlen)
@@ -215,6 +217,20 @@ url_decode(const char *in, size_t inlen, char *out, size_t outsz)
 	}
 	out[o] = '\0';
 	return EST_OK;
+}
+
+/* Decodes a query-string value ('+' is a space); see pct_decode(). */
+enum est_err
+url_decode(const char *in, size_t inlen, char *out, size_t outsz)
+{
+	return pct_decode(in, inlen, out, outsz, 1);
+}
+
+/* Decodes a path segment ('+' is itself); see pct_decode(). */
+enum est_err
+path_decode(const char *in, size_t inlen, char *out, size_t outsz)
+{
+	return pct_decode(in, inlen, out, outsz, 0);
 }
 
 /*

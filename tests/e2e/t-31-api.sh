@@ -1,13 +1,7 @@
-# The device registry API through Apache: every route, paging across
+# The device registry API through the web server: every route, paging across
 # pages, filters, delete then re-bootstrap, statistics following devices
 # as they come and go, 401/403/404/405, odd IDs, cross-site refusal.
-# JSON is read with jq.  The registry is configured for Apache only
-# (apache-conf/estcgi-admin.conf).
-case ${EST_SERVER:-apache} in
-apache|apache-cgi|apache-proxy|lighttpd) ;;
-*)	echo "# registry API: configured for Apache only; skipped on $EST_SERVER"
-	return 0 ;;
-esac
+# JSON is read with jq.
 AUTH=(-u "$EST_USER:$EST_PASS")
 ADMIN=(-u "$EST_ADMIN_USER:$EST_ADMIN_PASS")
 API=$EST_API_URL

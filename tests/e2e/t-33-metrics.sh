@@ -1,10 +1,5 @@
 # GET /metrics: Prometheus text format 0.0.4, administrators only by
 # default, counters and the latency histogram moving with requests.
-case ${EST_SERVER:-apache} in
-apache|apache-cgi|apache-proxy|lighttpd) ;;
-*)	echo "# metrics: configured for Apache only; skipped on $EST_SERVER"
-	return 0 ;;
-esac
 AUTH=(-u "$EST_USER:$EST_PASS")
 ADMIN=(-u "$EST_ADMIN_USER:$EST_ADMIN_PASS")
 

@@ -282,6 +282,10 @@ url_values(void **state)
 	    EST_ERR_BAD_REQUEST);
 	assert_int_equal(url_decode("0123456789abcdef", 16, v, sizeof(v)),
 	    EST_ERR_BAD_REQUEST);
+	assert_int_equal(path_decode("a+b%2B", 6, v, sizeof(v)), EST_OK);
+	assert_string_equal(v, "a+b+");
+	assert_int_equal(path_decode("a%2", 3, v, sizeof(v)),
+	    EST_ERR_BAD_REQUEST);
 	assert_int_equal(query_param("q=dev%2d1&state=enrolled", "state", v,
 	    sizeof(v)), EST_OK);
 	assert_string_equal(v, "enrolled");
