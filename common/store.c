@@ -522,6 +522,14 @@ store_errcall(const DB_ENV *env, const char *pfx, const char *msg)
 	est_log(EST_LOG_WARN, "store: berkeley db: %s", msg);
 }
 
+/* Routes Berkeley DB's informational messages to our log. */
+static void
+store_msgcall(const DB_ENV *env, const char *msg)
+{
+	(void)env;
+	est_log(EST_LOG_INFO, "store: berkeley db: %s", msg);
+}
+
 /* Logs and records a store failure: what failed in dir, and why.
  * Returns EST_ERR_STORE. */
 static enum est_err
@@ -762,6 +770,9 @@ store_handles_open(struct est_store *st)
 		goto fail;
 	}
 	env->set_errcall(env, store_errcall);
+	/* Informational messages (failchk's "Freeing ...") go to stdout
+	 * by default: that is the answer of a plain-CGI (nph) program. */
+	env->set_msgcall(env, store_msgcall);
 	what = "set cache size";
 	if ((ret = env->set_cachesize(env, 0, EST_STORE_CACHE_BYTES, 1)) != 0)
 		goto fail;
