@@ -199,10 +199,18 @@ test-faults: deps-check all $(TOOL_BINS)
 # without SANITIZE=1.
 VALGRIND_PKGS := valgrind
 .PHONY: valgrind
+# The fuzz targets' seed corpora are replayed too (tests/fuzz/replay.c).
+REPLAY_BINS  = $(FUZZ_TARGETS:%=$(BUILD)/tests/replay-%)
+$(BUILD)/tests/replay-%: tests/fuzz/fuzz-%.c tests/fuzz/replay.c $(LIB) common/est.h
+	@mkdir -p $(@D)
+	@[ "$(V)" = 1 ] || echo "  CCLD    $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c $(LIB) $(LDLIBS)
+$(BUILD)/tests/replay-api: cgi-bin-src/api.c
 valgrind:
 	@sh scripts/deps.sh check $(VALGRIND_PKGS)
-	@$(MAKE) --no-print-directory $(UNIT_BINS)
-	@bash tests/unit/valgrind.sh $(UNIT_BINS)
+	@$(MAKE) --no-print-directory $(UNIT_BINS) $(REPLAY_BINS)
+	@bash tests/unit/valgrind.sh $(UNIT_BINS) \
+	    $(foreach t,$(FUZZ_TARGETS),$(BUILD)/tests/replay-$(t):tests/fuzz/corpus/$(t))
 
 # Fuzzing (make fuzz FUZZ_SECONDS=N): libFuzzer targets in tests/fuzz/
 # built with clang, ASan and UBSan in FUZZ_BUILD; each runs N seconds at

@@ -45,20 +45,25 @@ est_err_text(enum est_err e)
 /*
  * Records a specific reason for error e (printf-style, one line: CR, LF
  * and other control bytes become '?') and returns e, so callers can
- * write `return est_fail(EST_ERR_BAD_ID, "...", ...);`.
+ * write `return est_fail(EST_ERR_BAD_ID, "...", ...);`.  The arguments
+ * may include the current reason (est_reason()): the text is made in a
+ * separate buffer first (found by fuzz-api under valgrind: overlapping
+ * vsnprintf).
  */
 enum est_err
 est_fail(enum est_err e, const char *fmt, ...)
 {
+	char    buf[sizeof(reason_buf)];
 	va_list ap;
 	size_t  i;
 
 	va_start(ap, fmt);
-	vsnprintf(reason_buf, sizeof(reason_buf), fmt, ap);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	for (i = 0; reason_buf[i] != '\0'; i++)
-		if ((unsigned char)reason_buf[i] < 0x20 || reason_buf[i] == 0x7f)
-			reason_buf[i] = '?';
+	for (i = 0; buf[i] != '\0'; i++)
+		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+			buf[i] = '?';
+	memcpy(reason_buf, buf, i + 1);
 	reason_err = e;
 	return e;
 }
