@@ -377,10 +377,7 @@ render_page(struct view *v, enum page body, tmpl_key_fn fn,
 		buf_free(&out);
 		return rc;
 	}
-	resp->body = out.data;
-	resp->body_len = out.len;
-	resp->content_type = "text/html; charset=utf-8";
-	return EST_OK;
+	return resp_take_buf(resp, &out, "text/html; charset=utf-8");
 }
 
 /* Parses the list query (q, state, expiring, cursor) into q. */
@@ -490,14 +487,7 @@ page_stats(struct view *v, struct est_resp *resp)
 	    (unsigned long long)st.refusals_24h,
 	    (unsigned long long)st.expiring_7d,
 	    (unsigned long long)st.expiring_30d, t);
-	if (out.err != EST_OK) {
-		buf_free(&out);
-		return EST_ERR_NOMEM;
-	}
-	resp->body = out.data;
-	resp->body_len = out.len;
-	resp->content_type = "application/json";
-	return EST_OK;
+	return resp_take_buf(resp, &out, "application/json");
 }
 
 /* GET /device/<id>: the device, its certificates and recent events. */

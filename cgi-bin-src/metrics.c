@@ -43,10 +43,7 @@ metrics(struct est_ctx *ctx, const struct est_req *req,
 		buf_free(&b);
 		return rc;
 	}
-	resp->body = b.data;
-	resp->body_len = b.len;
-	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
-	return EST_OK;
+	return resp_take_buf(resp, &b, "text/plain; version=0.0.4; charset=utf-8");
 }
 
 int

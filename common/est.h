@@ -329,6 +329,9 @@ enum est_err query_param(const char *query, const char *name, char *out,
 void         resp_init(struct est_resp *);
 void         resp_free(struct est_resp *);
 void         resp_error(struct est_resp *, enum est_err);
+struct est_buf;
+enum est_err resp_take_buf(struct est_resp *, struct est_buf *,
+                           const char *ctype);
 enum est_err resp_text(struct est_resp *, int status, const char *text);
 int          resp_write(const struct est_resp *, est_write_fn, void *arg);
 int          resp_write_nph(const struct est_resp *, int head_only,

@@ -268,6 +268,26 @@ resp_init(struct est_resp *resp)
 	resp->status = 200;
 }
 
+/* Makes the growing buffer b the response body of content type ctype
+ * (resp owns it afterwards; b is emptied).  Returns EST_OK, or b's
+ * error after freeing it. */
+enum est_err
+resp_take_buf(struct est_resp *resp, struct est_buf *b, const char *ctype)
+{
+	enum est_err rc = b->err;
+
+	if (rc != EST_OK) {
+		buf_free(b);
+		return rc;
+	}
+	free(resp->body);
+	resp->body = b->data;
+	resp->body_len = b->len;
+	resp->content_type = ctype;
+	memset(b, 0, sizeof(*b));
+	return EST_OK;
+}
+
 /* Frees the response body. */
 void
 resp_free(struct est_resp *resp)

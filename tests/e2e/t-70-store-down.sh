@@ -5,17 +5,8 @@
 AUTH=(-u "$EST_USER:$EST_PASS")
 DB=$EST_RUNDIR/db
 mode=$(stat -c %a "$DB")
-stop_workers() {
-	local pids
-	pids=$(worker_pids bootstrap)
-	[ -n "$pids" ] && kill -TERM $pids
-	for _ in $(seq 1 50); do
-		[ -z "$(worker_pids bootstrap)" ] && break
-		sleep 0.1
-	done
-}
 chmod 000 "$DB"
-stop_workers
+restart_workers bootstrap
 mkcsr down "/CN=down-$$" ec
 post bootstrap "$T/down.b64" "${AUTH[@]}"
 expect_error "store unavailable" 503 "store"
