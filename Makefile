@@ -39,6 +39,7 @@ LIB_SRCS := common/err.c common/log.c common/conf.c common/b64.c \
             common/csr.c common/ca.c common/store.c common/enroll.c \
             common/http.c common/serve.c common/tmpl.c common/admin.c \
             common/prefork.c
+LIB_SRCS += common/space.c
 LIB_OBJS := $(LIB_SRCS:common/%.c=$(BUILD)/common/%.o)
 LIB      := $(BUILD)/libestcgi.a
 
@@ -188,11 +189,11 @@ test e2e: $(TOOL_BINS)
 # The fault tests (make test-faults, a few minutes): workers killed and
 # the web server restarted or crashed under 1,000+ enrollments, races, a
 # full disk (tmpfs; needs root), hot backup and restore.  Own instance on
-# FAULTS_PORT.
+# FAULTS_PORT; FAULTS=NAME runs only tests/faults/f-*NAME*.sh.
 FAULTS_PORT ?= 18643
 .PHONY: test-faults
 test-faults: deps-check all $(TOOL_BINS)
-	@TEST_PORT=$(FAULTS_PORT) bash tests/faults/run.sh
+	@TEST_PORT=$(FAULTS_PORT) FAULTS="$(FAULTS)" bash tests/faults/run.sh
 
 # The unit tests under valgrind (make valgrind): no error, no leak.
 # Installs VALGRIND_PKGS (make test does not need them).  Use a BUILD

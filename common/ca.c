@@ -295,7 +295,7 @@ bad:
  * SHA-384 for P-384, SHA-512 for P-521, none for Ed25519 and Ed448.
  * Returns a static EVP_MD or NULL (no separate digest).
  */
-static const EVP_MD *
+const EVP_MD *
 ca_digest(EVP_PKEY *key)
 {
 	int bits;
@@ -561,6 +561,12 @@ ca_sign(const struct est_ca *ca, X509_REQ *req, const unsigned char *serial,
 	if ((rc = ca_copy_san(x, req)) != EST_OK)
 		goto out;
 	rc = EST_ERR_INTERNAL;
+	/* Where revocation is published: CRL DP, OCSP URL (crl.c). */
+	if (!rev_add_exts(x, "")) {
+		est_log_ssl("ca_sign");
+		est_fail(rc, "cannot add the revocation extensions");
+		goto out;
+	}
 	if (X509_sign(x, ca->key, ca_digest(ca->key)) <= 0) {
 		est_log_ssl("ca_sign");
 		est_fail(rc, "signing the certificate failed");

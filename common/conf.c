@@ -4,7 +4,9 @@
  * Keys (all documented in README):
  *   ca = { cert = "..."; key = "..."; chain = "..."; };
  *   validity_days, bootstrap_validity_days, device_id_pattern,
- *   store_dir, log, templates_dir, time_zone, admin_users, audit_log.
+ *   store_dir, log, templates_dir, time_zone, admin_users, audit_log,
+ *   revocation = { crl_dir; crl_url; ocsp_url; ocsp_cert; ocsp_key;
+ *   crl_refresh; crl_next_update; ocsp_next_update; revoke_on_reenroll }.
  * Relative paths are taken relative to the directory of est.conf.
  */
 #include <errno.h>
@@ -116,6 +118,72 @@ conf_admins(config_t *cf, struct est_conf *c)
 }
 
 /*
+ * Reads the optional `revocation = { ... }` group into a new *out
+ * (defaults for what is missing; README "Revocation").  On EST_OK the
+ * caller owns *out (conf_rev_free()).  Returns EST_ERR_CONFIG for a bad
+ * value, EST_ERR_NOMEM.
+ */
+static enum est_err
+conf_rev(config_t *cf, const char *dir, struct est_rev_conf **out)
+{
+	struct est_rev_conf *r;
+	enum est_err         rc;
+	int                  b;
+
+	if ((*out = r = calloc(1, sizeof(*r))) == NULL)
+		return EST_ERR_NOMEM;
+	r->revoke_on_reenroll = 1;
+	if (config_lookup_bool(cf, "revocation.revoke_on_reenroll", &b))
+		r->revoke_on_reenroll = b != 0;
+	if ((rc = conf_str(cf, "revocation.crl_dir", "", 1, dir,
+	        &r->crl_dir)) ||
+	    (rc = conf_str(cf, "revocation.crl_url", "", 0, dir,
+	        &r->crl_url)) ||
+	    (rc = conf_str(cf, "revocation.ocsp_url", "", 0, dir,
+	        &r->ocsp_url)) ||
+	    (rc = conf_str(cf, "revocation.ocsp_cert", "", 1, dir,
+	        &r->ocsp_cert)) ||
+	    (rc = conf_str(cf, "revocation.ocsp_key", "", 1, dir,
+	        &r->ocsp_key)) ||
+	    (rc = conf_int(cf, "revocation.crl_refresh", EST_CRL_REFRESH_DEF,
+	        1, EST_REV_SECS_MAX, &r->crl_refresh)) ||
+	    (rc = conf_int(cf, "revocation.crl_next_update",
+	        EST_CRL_VALIDITY_DEF, 1, EST_REV_SECS_MAX,
+	        &r->crl_next_update)) ||
+	    (rc = conf_int(cf, "revocation.ocsp_next_update",
+	        EST_OCSP_VALIDITY_DEF, 1, EST_REV_SECS_MAX,
+	        &r->ocsp_next_update)))
+		return rc;
+	if (strlen(r->crl_url) > EST_MAX_URL || strlen(r->ocsp_url) >
+	    EST_MAX_URL)
+		return est_fail(EST_ERR_CONFIG, "config: revocation URLs are "
+		    "limited to %d bytes", EST_MAX_URL);
+	/* A nextUpdate before the next scheduled rebuild would leave
+	 * relying parties with an expired CRL (RFC 5280 5.1.2.5). */
+	if (r->crl_next_update <= r->crl_refresh)
+		return est_fail(EST_ERR_CONFIG, "config: revocation."
+		    "crl_next_update must be longer than crl_refresh");
+	if ((*r->ocsp_cert == '\0') != (*r->ocsp_key == '\0'))
+		return est_fail(EST_ERR_CONFIG, "config: revocation.ocsp_cert "
+		    "and ocsp_key go together");
+	return EST_OK;
+}
+
+/* Frees what conf_rev() allocated; safe on NULL. */
+void
+conf_rev_free(struct est_rev_conf *r)
+{
+	if (r == NULL)
+		return;
+	free(r->crl_dir);
+	free(r->crl_url);
+	free(r->ocsp_url);
+	free(r->ocsp_cert);
+	free(r->ocsp_key);
+	free(r);
+}
+
+/*
  * Loads the configuration file at path into c (zeroed first).  On
  * success the caller owns c and frees it with conf_free(); on failure c
  * is already freed and the reason is recorded with est_fail().
@@ -162,6 +230,8 @@ conf_load(const char *path, struct est_conf *c)
 
 	if ((rc = conf_admins(&cf, c)) != EST_OK)
 		goto out;
+	if ((rc = conf_rev(&cf, dir, &c->rev)) != EST_OK)
+		goto out;
 	/* audit_log is a path unless "syslog" or "" (off). */
 	if (c->audit_log[0] != '\0' && strcmp(c->audit_log, "syslog") != 0 &&
 	    c->audit_log[0] != '/') {
@@ -204,6 +274,7 @@ conf_free(struct est_conf *c)
 	free(c->templates_dir);
 	free(c->time_zone);
 	free(c->audit_log);
+	conf_rev_free(c->rev);
 	while (c->n_admin_users > 0)
 		free(c->admin_users[--c->n_admin_users]);
 	free(c->admin_users);

@@ -560,4 +560,14 @@ int prefork_supervise(void);
                                 * before a FastCGI worker exits */
 int store_is_open(const struct est_store *);
 
+/* ---- store disk space (space.c) --------------------------------------- */
+
+#define EST_STORE_MIN_FREE   (32 * 1024 * 1024) /* bytes a write transaction
+                                  * needs free on the store's file system:
+                                  * a new log file (10 MB, written out
+                                  * whole) and a checkpoint's pages */
+#define EST_STORE_MIN_INODES 16  /* inodes it needs free (new log files) */
+enum est_err space_preallocate(const char *dir);
+enum est_err space_check(const char *dir);
+
 #endif /* EST_H */

@@ -134,6 +134,10 @@ metrics_attach(const char *dir)
 	if ((size_t)sb.st_size != sizeof(*m) &&
 	    (ftruncate(fd, 0) == -1 || ftruncate(fd, sizeof(*m)) == -1))
 		goto fail;
+	/* Its block on disk now, not at the first count: on a full disk
+	 * a write into a hole of a mapped file is SIGBUS (space.c). */
+	if ((errno = posix_fallocate(fd, 0, sizeof(*m))) != 0)
+		goto fail;
 	m = mmap(NULL, sizeof(*m), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (m == MAP_FAILED)
 		goto fail;

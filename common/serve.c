@@ -66,6 +66,7 @@ ctx_ready(struct est_ctx *ctx, unsigned needs)
 		}
 		est_log_open(ctx->progname, ctx->conf.log_dest);
 		metrics_attach(ctx->conf.store_dir);
+		rev_set_urls(ctx->conf.rev);
 		conf_ok = 1;
 	}
 	if ((needs & EST_NEED_CA) && !ca_ok) {

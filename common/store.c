@@ -535,6 +535,8 @@ store_msgcall(const DB_ENV *env, const char *msg)
 static enum est_err
 store_fail(const char *dir, const char *what, int ret)
 {
+	if (ret == ENOSPC)
+		est_log(EST_LOG_ERR, "store: %s: disk full", dir);
 	est_log(EST_LOG_ERR, "store: %s: %s: %s", dir, what, db_strerror(ret));
 	return est_fail(EST_ERR_STORE, "store: %s: %s: %s", dir, what,
 	    db_strerror(ret));
@@ -786,6 +788,11 @@ store_handles_open(struct est_store *st)
 	what = "set log auto-remove";
 	if ((ret = env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1)) != 0)
 		goto fail;
+	/* New log files written out whole when made (not sparse): a log
+	 * write then never needs a new block (space.c). */
+	what = "set log zero";
+	if ((ret = env->log_set_config(env, DB_LOG_ZERO, 1)) != 0)
+		goto fail;
 	/* A worker killed with its environment open (kill -9, crash): the
 	 * next opener runs failchk (DB_FAILCHK), which releases the dead
 	 * process's locks and aborts its transactions in the live
@@ -810,6 +817,9 @@ store_handles_open(struct est_store *st)
 		goto fail;
 	st->env = env;
 	env = NULL;
+	/* The disk blocks behind the mapped regions and the log (space.c). */
+	if ((rc = space_preallocate(st->dir)) != EST_OK)
+		goto out;
 	rc = store_dbs_open(st);
 	goto out;
 fail:
@@ -934,6 +944,10 @@ store_loop(struct est_store *st, est_txn_fn fn, void *arg,
 	enum est_err   rc;
 	int            attempt = 0, reopened = 0, ret;
 
+	/* A write needs room on the disk (space.c); refused before it
+	 * starts, it leaves nothing behind. */
+	if (mode != STORE_NOTXN && (rc = space_check(st->dir)) != EST_OK)
+		return rc;
 	for (;;) {
 		if (st->env == NULL) {
 			memset(&t, 0, sizeof(t));

@@ -27,7 +27,8 @@ set -a; . "$RUNDIR/demo.env"; set +a
 
 . tests/e2e/lib.sh
 . tests/faults/lib.sh
-for f in tests/faults/f-*.sh; do
+# FAULTS=NAME runs only the tests whose file name contains NAME.
+for f in tests/faults/f-*${FAULTS:-}*.sh; do
 	case $f in *disk-full*)
 		check "no worker died of SIGABRT, SIGBUS or SIGSEGV (error log)" 0 \
 			"$(grep -Ec 'unexpected signal (6|7|11)[^0-9]|AddressSanitizer' "$RUNDIR/logs/error.log")"

@@ -1,0 +1,596 @@
+/*
+ * crl.c — revocation as relying parties see it: CRLs (RFC 5280 5) built
+ * from the store's revoked index and published atomically, the CRL
+ * Distribution Points and Authority Information Access extensions of
+ * issued certificates, and the RFC 5280 5.3.1 reason names.
+ *
+ * Publishing (crl_publish()): each CA label has files in crl_dir:
+ *   <name>.crl      DER, what the web server serves at /crl/<name>.crl
+ *   <name>.crl.pem  the same CRL in PEM, for the web server's own
+ *                   client-certificate checks (SSLCARevocationFile)
+ *   .<name>.state   "number generation thisUpdate" of the last CRL
+ * A CRL is rebuilt when the store's revocation generation differs from
+ * the one the last CRL was built at, or when it is older than
+ * crl_refresh.  Checking costs a counter read and a small file read;
+ * rebuilding holds an flock() on crl_dir/.lock, and whoever gets the
+ * lock after waiting checks again, so concurrent revocations coalesce
+ * into few rebuilds instead of a stampede.  Every file is written to a
+ * temporary name, flushed and renamed, so the web server never serves
+ * a partial CRL.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "est.h"
+
+#define CRL_PATH_MAX     4096  /* longest file path built here */
+#define CRL_STATE_MAX    128   /* largest state file */
+#define CRL_FILE_MODE    0644  /* published CRLs: anyone may read */
+#define CRL_LOCK_MODE    0600  /* the rebuild lock */
+#define CRL_LOCK_NAME    ".lock"
+#define CRL_STATE_MAGIC  "estcgi-crl-state-1"
+
+const char *const est_reason_names[EST_REASON__MAX] = {
+	"unspecified", "keyCompromise", "cACompromise", "affiliationChanged",
+	"superseded", "cessationOfOperation", "certificateHold", NULL,
+	"removeFromCRL", "privilegeWithdrawn", "aACompromise"
+};
+
+/* The process's revocation settings (rev_set_urls()); NULL: none. */
+static const struct est_rev_conf *rev_urls;
+
+/* What the last CRL of a label was built from. */
+struct crl_state {
+	uint64_t number;     /* its cRLNumber */
+	uint64_t gen;        /* the store's revocation generation then */
+	int64_t  this_update;
+};
+
+/*
+ * Parses a revocation reason an administrator gives: an RFC 5280 5.3.1
+ * name (any case) or its number.  certificateHold (this server has no
+ * release from hold), removeFromCRL (delta CRLs only) and the unused 7
+ * are refused.  Returns 0 and sets *reason, or -1.
+ */
+int
+reason_parse(const char *s, int *reason)
+{
+	char *end;
+	long  v;
+	int   i;
+
+	*reason = -1;
+	if (s == NULL || *s == '\0')
+		return -1;
+	for (i = 0; i < EST_REASON__MAX; i++)
+		if (est_reason_names[i] != NULL &&
+		    strcasecmp(s, est_reason_names[i]) == 0)
+			break;
+	if (i == EST_REASON__MAX) {
+		errno = 0;
+		v = strtol(s, &end, 10);
+		if (errno != 0 || *end != '\0' || v < 0 ||
+		    v >= EST_REASON__MAX)
+			return -1;
+		i = (int)v;
+	}
+	if (est_reason_names[i] == NULL || i == EST_REASON_CERTIFICATE_HOLD ||
+	    i == EST_REASON_REMOVE_FROM_CRL)
+		return -1;
+	*reason = i;
+	return 0;
+}
+
+/* Returns the CRL file name of CA label: the label, or "default". */
+const char *
+crl_name(const char *label)
+{
+	return label != NULL && *label != '\0' ? label : EST_CRL_DEFAULT_NAME;
+}
+
+/* Sets the revocation settings rev_add_exts() uses in this process
+ * (borrowed: they must outlive the process's issuing). */
+void
+rev_set_urls(const struct est_rev_conf *r)
+{
+	rev_urls = r;
+}
+
+/* Returns a new GENERAL_NAME of type URI holding url, or NULL. */
+static GENERAL_NAME *
+uri_name(const char *url)
+{
+	GENERAL_NAME      *gn = NULL;
+	ASN1_IA5STRING    *s = NULL;
+
+	if ((gn = GENERAL_NAME_new()) == NULL ||
+	    (s = ASN1_IA5STRING_new()) == NULL ||
+	    !ASN1_STRING_set(s, url, (int)strlen(url))) {
+		GENERAL_NAME_free(gn);
+		ASN1_IA5STRING_free(s);
+		return NULL;
+	}
+	GENERAL_NAME_set0_value(gn, GEN_URI, s);
+	return gn;
+}
+
+/* Adds a CRL Distribution Points extension (RFC 5280 4.2.1.13) with one
+ * full-name URI to x.  Returns 1 on success. */
+static int
+add_cdp(X509 *x, const char *url)
+{
+	CRL_DIST_POINTS *cdp = NULL;
+	DIST_POINT      *dp = NULL;
+	GENERAL_NAME    *gn = NULL;
+	int              ok = 0;
+
+	if ((cdp = sk_DIST_POINT_new_null()) == NULL ||
+	    (dp = DIST_POINT_new()) == NULL ||
+	    (dp->distpoint = DIST_POINT_NAME_new()) == NULL ||
+	    (dp->distpoint->name.fullname = GENERAL_NAMES_new()) == NULL ||
+	    (gn = uri_name(url)) == NULL)
+		goto out;
+	dp->distpoint->type = 0;    /* fullName */
+	if (!sk_GENERAL_NAME_push(dp->distpoint->name.fullname, gn))
+		goto out;
+	gn = NULL;
+	if (!sk_DIST_POINT_push(cdp, dp))
+		goto out;
+	dp = NULL;
+	ok = X509_add1_ext_i2d(x, NID_crl_distribution_points, cdp, 0,
+	    X509V3_ADD_REPLACE) == 1;
+out:
+	GENERAL_NAME_free(gn);
+	DIST_POINT_free(dp);
+	sk_DIST_POINT_pop_free(cdp, DIST_POINT_free);
+	return ok;
+}
+
+/* Adds an Authority Information Access extension (RFC 5280 4.2.2.1)
+ * naming the OCSP responder url to x.  Returns 1 on success. */
+static int
+add_aia(X509 *x, const char *url)
+{
+	AUTHORITY_INFO_ACCESS *aia = NULL;
+	ACCESS_DESCRIPTION    *ad = NULL;
+	int                    ok = 0;
+
+	if ((aia = sk_ACCESS_DESCRIPTION_new_null()) == NULL ||
+	    (ad = ACCESS_DESCRIPTION_new()) == NULL)
+		goto out;
+	ASN1_OBJECT_free(ad->method);
+	ad->method = OBJ_nid2obj(NID_ad_OCSP);
+	GENERAL_NAME_free(ad->location);
+	if ((ad->location = uri_name(url)) == NULL ||
+	    !sk_ACCESS_DESCRIPTION_push(aia, ad))
+		goto out;
+	ad = NULL;
+	ok = X509_add1_ext_i2d(x, NID_info_access, aia, 0,
+	    X509V3_ADD_REPLACE) == 1;
+out:
+	ACCESS_DESCRIPTION_free(ad);
+	sk_ACCESS_DESCRIPTION_pop_free(aia, ACCESS_DESCRIPTION_free);
+	return ok;
+}
+
+/*
+ * Adds to certificate x (being issued by the CA of label) where
+ * revocation is published, as configured: CRL Distribution Points
+ * <crl_url>/<name>.crl and the Authority Information Access OCSP URL.
+ * Nothing when not configured.  Returns 1 on success, 0 on failure.
+ */
+int
+rev_add_exts(X509 *x, const char *label)
+{
+	char url[EST_MAX_URL + EST_MAX_DEVICE_ID + 16];
+	int  n;
+
+	if (rev_urls == NULL)
+		return 1;
+	if (rev_urls->crl_url[0] != '\0') {
+		n = snprintf(url, sizeof(url), "%s/%s.crl", rev_urls->crl_url,
+		    crl_name(label));
+		if (n < 0 || (size_t)n >= sizeof(url) || !add_cdp(x, url))
+			return 0;
+	}
+	if (rev_urls->ocsp_url[0] != '\0' && !add_aia(x, rev_urls->ocsp_url))
+		return 0;
+	return 1;
+}
+
+/* Adds the authorityKeyIdentifier (RFC 5280 5.2.1: MUST) of issuer to
+ * crl.  Returns 1 on success. */
+static int
+crl_add_akid(X509_CRL *crl, X509 *issuer)
+{
+	AUTHORITY_KEYID         *akid = NULL;
+	const ASN1_OCTET_STRING *skid;
+	unsigned char            md[EVP_MAX_MD_SIZE];
+	unsigned int             mdlen;
+	int                      ok = 0;
+
+	if ((akid = AUTHORITY_KEYID_new()) == NULL)
+		goto out;
+	if ((skid = X509_get0_subject_key_id(issuer)) != NULL)
+		akid->keyid = ASN1_OCTET_STRING_dup(skid);
+	else if (X509_pubkey_digest(issuer, EVP_sha1(), md, &mdlen) &&
+	    (akid->keyid = ASN1_OCTET_STRING_new()) != NULL &&
+	    !ASN1_OCTET_STRING_set(akid->keyid, md, (int)mdlen)) {
+		ASN1_OCTET_STRING_free(akid->keyid);
+		akid->keyid = NULL;
+	}
+	if (akid->keyid == NULL)
+		goto out;
+	ok = X509_CRL_add1_ext_i2d(crl, NID_authority_key_identifier, akid, 0,
+	    X509V3_ADD_REPLACE) == 1;
+out:
+	AUTHORITY_KEYID_free(akid);
+	return ok;
+}
+
+/* Adds one revoked certificate entry r to crl: serial, revocation date
+ * and (RFC 5280 5.3.1: absent rather than unspecified) the reason.
+ * Returns 1 on success. */
+static int
+crl_add_entry(X509_CRL *crl, const struct est_revoked *r)
+{
+	X509_REVOKED    *rev = NULL;
+	ASN1_INTEGER    *sn = NULL;
+	ASN1_TIME       *t = NULL;
+	ASN1_ENUMERATED *e = NULL;
+	BIGNUM          *bn = NULL;
+	int              ok = 0;
+
+	if ((rev = X509_REVOKED_new()) == NULL ||
+	    (bn = BN_bin2bn(r->serial, (int)r->serial_len, NULL)) == NULL ||
+	    (sn = BN_to_ASN1_INTEGER(bn, NULL)) == NULL ||
+	    (t = ASN1_TIME_set(NULL, (time_t)r->revoked_at)) == NULL ||
+	    !X509_REVOKED_set_serialNumber(rev, sn) ||
+	    !X509_REVOKED_set_revocationDate(rev, t))
+		goto out;
+	if (r->reason != EST_REASON_UNSPECIFIED) {
+		if ((e = ASN1_ENUMERATED_new()) == NULL ||
+		    !ASN1_ENUMERATED_set(e, r->reason) ||
+		    !X509_REVOKED_add1_ext_i2d(rev, NID_crl_reason, e, 0, 0))
+			goto out;
+	}
+	if (!X509_CRL_add0_revoked(crl, rev))
+		goto out;
+	rev = NULL;
+	ok = 1;
+out:
+	X509_REVOKED_free(rev);
+	ASN1_INTEGER_free(sn);
+	ASN1_TIME_free(t);
+	ASN1_ENUMERATED_free(e);
+	BN_free(bn);
+	return ok;
+}
+
+/*
+ * Builds and signs a v2 CRL (RFC 5280 5.1) of ca listing the n entries
+ * of list, with cRLNumber number, thisUpdate now and nextUpdate now +
+ * next secs.  On EST_OK *out is a new X509_CRL the caller frees.
+ * Returns EST_ERR_INTERNAL or EST_ERR_NOMEM otherwise.
+ */
+static enum est_err
+crl_build(const struct est_ca *ca, const struct est_revoked *list, size_t n,
+    uint64_t number, int64_t now, int next, X509_CRL **out)
+{
+	X509_CRL     *crl = NULL;
+	ASN1_TIME    *tu = NULL, *nu = NULL;
+	ASN1_INTEGER *num = NULL;
+	enum est_err  rc = EST_ERR_INTERNAL;
+	size_t        i;
+
+	*out = NULL;
+	if ((crl = X509_CRL_new()) == NULL ||
+	    (tu = ASN1_TIME_set(NULL, (time_t)now)) == NULL ||
+	    (nu = ASN1_TIME_set(NULL, (time_t)(now + next))) == NULL ||
+	    (num = ASN1_INTEGER_new()) == NULL ||
+	    !ASN1_INTEGER_set_uint64(num, number))
+		goto ssl;
+	/* RFC 5280 5.1.2.1: v2 (1) since extensions are present. */
+	if (!X509_CRL_set_version(crl, X509_CRL_VERSION_2) ||
+	    !X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca->cert)) ||
+	    !X509_CRL_set1_lastUpdate(crl, tu) ||
+	    !X509_CRL_set1_nextUpdate(crl, nu))
+		goto ssl;
+	for (i = 0; i < n; i++)
+		if (!crl_add_entry(crl, &list[i]))
+			goto ssl;
+	/* RFC 5280 5.2.3: cRLNumber, monotonically increasing. */
+	if (!crl_add_akid(crl, ca->cert) ||
+	    X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) != 1 ||
+	    !X509_CRL_sort(crl))
+		goto ssl;
+	if (X509_CRL_sign(crl, ca->key, ca_digest(ca->key)) <= 0)
+		goto ssl;
+	*out = crl;
+	crl = NULL;
+	rc = EST_OK;
+	goto out;
+ssl:
+	est_log_ssl("crl_build");
+	est_fail(rc, "cannot build the CRL");
+out:
+	X509_CRL_free(crl);
+	ASN1_TIME_free(tu);
+	ASN1_TIME_free(nu);
+	ASN1_INTEGER_free(num);
+	return rc;
+}
+
+/* Builds dir/prefix+name+suffix into buf (CRL_PATH_MAX bytes).
+ * Returns 0, or -1 if it does not fit. */
+static int
+crl_path(char *buf, const char *dir, const char *prefix, const char *name,
+    const char *suffix)
+{
+	int n = snprintf(buf, CRL_PATH_MAX, "%s/%s%s%s", dir, prefix, name,
+	    suffix);
+
+	return n < 0 || n >= CRL_PATH_MAX ? -1 : 0;
+}
+
+/*
+ * Writes len bytes of data to path atomically: a temporary file in the
+ * same folder, written, flushed to disk, given mode CRL_FILE_MODE, then
+ * renamed over path, so readers see the old file or the new one, never
+ * a part.  Returns EST_OK or EST_ERR_INTERNAL (the temporary removed).
+ */
+static enum est_err
+write_atomic(const char *path, const void *data, size_t len)
+{
+	char        tmp[CRL_PATH_MAX];
+	const char *p = data;
+	ssize_t     w;
+	int         fd = -1, n;
+
+	n = snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return est_fail(EST_ERR_INTERNAL, "CRL path too long");
+	if ((fd = mkstemp(tmp)) == -1)
+		return est_fail(EST_ERR_INTERNAL, "cannot create %s: %s", tmp,
+		    strerror(errno));
+	while (len > 0) {
+		if ((w = write(fd, p, len)) < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	if (fchmod(fd, CRL_FILE_MODE) == -1 || fsync(fd) == -1)
+		goto fail;
+	if (close(fd) == -1) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) == -1)
+		goto fail;
+	return EST_OK;
+fail:
+	est_fail(EST_ERR_INTERNAL, "cannot write %s: %s", path,
+	    strerror(errno));
+	if (fd != -1)
+		close(fd);
+	unlink(tmp);
+	return EST_ERR_INTERNAL;
+}
+
+/* Reads the state file path into st (zeroed when absent or bad). */
+static void
+state_read(const char *path, struct crl_state *st)
+{
+	char    buf[CRL_STATE_MAX], magic[sizeof(CRL_STATE_MAGIC) + 1];
+	FILE   *fp;
+	size_t  n;
+
+	memset(st, 0, sizeof(*st));
+	if ((fp = fopen(path, "r")) == NULL)
+		return;
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	if (sscanf(buf, "%19s %" SCNu64 " %" SCNu64 " %" SCNd64, magic,
+	    &st->number, &st->gen, &st->this_update) != 4 ||
+	    strcmp(magic, CRL_STATE_MAGIC) != 0)
+		memset(st, 0, sizeof(*st));
+}
+
+/* Returns 1 when the CRL described by st is current: built at
+ * generation gen and not older than refresh seconds at now. */
+static int
+state_fresh(const struct crl_state *st, uint64_t gen, int64_t now,
+    int refresh)
+{
+	return st->this_update > 0 && st->gen == gen &&
+	    now >= st->this_update && now - st->this_update < refresh;
+}
+
+/* Encodes crl as DER (*der) and PEM (*pem), both malloc'd for the
+ * caller.  Returns EST_OK or EST_ERR_NOMEM / EST_ERR_INTERNAL. */
+static enum est_err
+crl_encode(X509_CRL *crl, unsigned char **der, size_t *derlen, char **pem,
+    size_t *pemlen)
+{
+	BIO           *bio = NULL;
+	unsigned char *p;
+	char          *mem;
+	long           mlen;
+	int            len;
+	enum est_err   rc = EST_ERR_INTERNAL;
+
+	*der = NULL;
+	*pem = NULL;
+	if ((len = i2d_X509_CRL(crl, NULL)) <= 0)
+		goto ssl;
+	if ((*der = malloc((size_t)len)) == NULL)
+		return est_fail(EST_ERR_NOMEM, "out of memory for the CRL");
+	p = *der;
+	if (i2d_X509_CRL(crl, &p) != len || p != *der + len)
+		goto ssl;
+	*derlen = (size_t)len;
+	if ((bio = BIO_new(BIO_s_mem())) == NULL ||
+	    !PEM_write_bio_X509_CRL(bio, crl) ||
+	    (mlen = BIO_get_mem_data(bio, &mem)) <= 0)
+		goto ssl;
+	if ((*pem = malloc((size_t)mlen)) == NULL) {
+		rc = est_fail(EST_ERR_NOMEM, "out of memory for the CRL");
+		goto out;
+	}
+	memcpy(*pem, mem, (size_t)mlen);
+	*pemlen = (size_t)mlen;
+	rc = EST_OK;
+	goto out;
+ssl:
+	est_log_ssl("crl_encode");
+	est_fail(rc, "cannot encode the CRL");
+out:
+	BIO_free(bio);
+	if (rc != EST_OK) {
+		free(*der);
+		free(*pem);
+		*der = NULL;
+		*pem = NULL;
+	}
+	return rc;
+}
+
+/*
+ * Builds the CRL of label from the store at generation gen and writes
+ * its files (DER, PEM, state) atomically; the caller holds the lock.
+ * prev is the previous state (its number is exceeded).  Returns EST_OK
+ * or an error.
+ */
+static enum est_err
+crl_write(const struct est_conf *conf, const struct est_ca *ca,
+    const char *label, struct est_store *st, uint64_t gen,
+    const struct crl_state *prev)
+{
+	const char         *dir = conf->rev->crl_dir, *name = crl_name(label);
+	struct est_revoked *list = NULL;
+	X509_CRL           *crl = NULL;
+	unsigned char      *der = NULL;
+	char               *pem = NULL;
+	char                path[CRL_PATH_MAX], state[CRL_STATE_MAX];
+	size_t              n = 0, derlen = 0, pemlen = 0;
+	uint64_t            number;
+	int64_t             now = (int64_t)time(NULL);
+	enum est_err        rc;
+	int                 len;
+
+	if ((rc = store_revoked_list(st, label, &list, &n)) != EST_OK)
+		goto out;
+	/* RFC 5280 5.2.3: increasing; the clock keeps it so even if the
+	 * state file is lost. */
+	number = prev->number + 1;
+	if (now > 0 && (uint64_t)now > number)
+		number = (uint64_t)now;
+	if ((rc = crl_build(ca, list, n, number, now,
+	    conf->rev->crl_next_update, &crl)) != EST_OK ||
+	    (rc = crl_encode(crl, &der, &derlen, &pem, &pemlen)) != EST_OK)
+		goto out;
+	rc = EST_ERR_INTERNAL;
+	if (crl_path(path, dir, "", name, ".crl") == -1 ||
+	    (rc = write_atomic(path, der, derlen)) != EST_OK)
+		goto out;
+	if (crl_path(path, dir, "", name, ".crl.pem") == -1 ||
+	    (rc = write_atomic(path, pem, pemlen)) != EST_OK)
+		goto out;
+	len = snprintf(state, sizeof(state), "%s %" PRIu64 " %" PRIu64 " %"
+	    PRId64 "\n", CRL_STATE_MAGIC, number, gen, now);
+	if (len < 0 || (size_t)len >= sizeof(state) ||
+	    crl_path(path, dir, ".", name, ".state") == -1 ||
+	    (rc = write_atomic(path, state, (size_t)len)) != EST_OK)
+		goto out;
+	est_log(EST_LOG_INFO, "CRL %s published: number %" PRIu64 ", %zu "
+	    "revoked", name, number, n);
+	rc = EST_OK;
+out:
+	X509_CRL_free(crl);
+	free(list);
+	free(der);
+	free(pem);
+	return rc;
+}
+
+/*
+ * Publishes the CRL of CA ca (label; "" = default) into
+ * conf->rev->crl_dir when the revoked set changed since the last one,
+ * when that one is older than crl_refresh, or always with force.
+ * Nothing when crl_dir is "".  Safe to call from every worker at once:
+ * one rebuilds while the others wait for it and then find the CRL
+ * current.  Returns EST_OK or an error (the previous CRL stays).
+ */
+enum est_err
+crl_publish(const struct est_conf *conf, const struct est_ca *ca,
+    const char *label, struct est_store *st, int force)
+{
+	struct crl_state prev;
+	const char      *dir;
+	char             spath[CRL_PATH_MAX], lpath[CRL_PATH_MAX];
+	uint64_t         gen;
+	int64_t          now = (int64_t)time(NULL);
+	enum est_err     rc;
+	int              fd = -1;
+
+	if (conf->rev == NULL || *(dir = conf->rev->crl_dir) == '\0')
+		return EST_OK;
+	if (crl_path(spath, dir, ".", crl_name(label), ".state") == -1 ||
+	    crl_path(lpath, dir, "", CRL_LOCK_NAME, "") == -1)
+		return est_fail(EST_ERR_CONFIG, "crl_dir path too long");
+	if ((rc = store_revoked_gen(st, &gen)) != EST_OK)
+		return rc;
+	state_read(spath, &prev);
+	if (!force && state_fresh(&prev, gen, now, conf->rev->crl_refresh))
+		return EST_OK;
+	if ((fd = open(lpath, O_RDWR | O_CREAT | O_CLOEXEC,
+	    CRL_LOCK_MODE)) == -1)
+		return est_fail(EST_ERR_CONFIG, "cannot open %s: %s", lpath,
+		    strerror(errno));
+	while (flock(fd, LOCK_EX) == -1) {
+		if (errno != EINTR) {
+			rc = est_fail(EST_ERR_INTERNAL, "cannot lock %s: %s",
+			    lpath, strerror(errno));
+			goto out;
+		}
+	}
+	/* Another worker may have published while this one waited: the
+	 * generation read again after the lock decides. */
+	if ((rc = store_revoked_gen(st, &gen)) != EST_OK)
+		goto out;
+	now = (int64_t)time(NULL);
+	state_read(spath, &prev);
+	if (!force && state_fresh(&prev, gen, now, conf->rev->crl_refresh))
+		goto out;
+	rc = crl_write(conf, ca, label, st, gen, &prev);
+out:
+	close(fd);      /* releases the lock */
+	return rc;
+}
+
+/* Publishes the CRL of every CA of ctx (crl_publish() for each).
+ * Returns EST_OK or the first error. */
+enum est_err
+crl_publish_all(const struct est_ctx *ctx, int force)
+{
+	return crl_publish(&ctx->conf, &ctx->ca, "", ctx->store, force);
+}
