@@ -242,6 +242,9 @@ check_true "hostile setup: rogue certificate verifies against our CA" \
 hstore_before=$(store_snapshot)
 
 # ---- the slow clients start first and hang on while the table runs -------
+# hwhere — whether this server runs the case (WHERE: any, or a comma
+# list of servers).
+hwhere() { [ "$WHERE" = any ] || [[ ",$WHERE," == *",$HSERVER,"* ]]; }
 # hcase_fields LINE — sets NAME WHERE INPUT REQ WANT REASON from a row.
 hcase_fields() {
 	IFS='|' read -r NAME WHERE INPUT REQ WANT REASON <<< "$1"
@@ -253,7 +256,7 @@ hslow=()
 while IFS= read -r line; do
 	hcase_fields "$line"
 	[ "${REQ%% *}" = slow ] || continue
-	[ "$WHERE" = any ] || [ "$WHERE" = "$HSERVER" ] || continue
+	hwhere || continue
 	hslow_start "${REQ#slow }" "$H/$NAME"
 	hslow+=("$NAME")
 	if [ "${REQ#slow }" = header ]; then
@@ -269,7 +272,7 @@ hids=()
 while IFS= read -r line; do
 	hcase_fields "$line"
 	[ "${REQ%% *}" = slow ] && continue
-	if [ "$WHERE" != any ] && [ "$WHERE" != "$HSERVER" ]; then
+	if ! hwhere; then
 		echo "# skip $NAME (only on $WHERE)"
 		hskipped=$((hskipped + 1))
 		continue
@@ -282,6 +285,13 @@ while IFS= read -r line; do
 	if [ "$WANT" = tls ]; then
 		check_match "hostile $NAME: TLS handshake refused, no HTTP answer" \
 			'^curl-failed:(35|56)$' "$STATUS"
+		# Why: the alert the client got and mod_ssl's log line.
+		hlog_n=$(grep -c 'AH02039' "$EST_RUNDIR/logs/error.log")
+		check_match "hostile $NAME: the client is told why" "$REASON" \
+			"$(curl -sS -o /dev/null --cacert "$EST_TLS_CA" "${HAUTH[@]}" \
+				"$EST_URL/cacerts" 2>&1)"
+		check "hostile $NAME: mod_ssl logs the verification error" \
+			$((hlog_n + 1)) "$(grep -c 'AH02039' "$EST_RUNDIR/logs/error.log")"
 	else
 		expect_error "hostile $NAME" "$WANT" "$REASON"
 	fi
