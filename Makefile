@@ -40,11 +40,13 @@ LIB_SRCS := common/err.c common/log.c common/conf.c common/b64.c \
             common/http.c common/serve.c common/tmpl.c common/admin.c \
             common/prefork.c
 LIB_SRCS += common/space.c
+LIB_SRCS += common/crl.c common/ocsp.c
 LIB_OBJS := $(LIB_SRCS:common/%.c=$(BUILD)/common/%.o)
 LIB      := $(BUILD)/libestcgi.a
 
 PROGS    := cacerts simpleenroll simplereenroll bootstrap unsupported dashboard api \
             metrics
+PROGS    += ocsp
 PROG_BINS := $(PROGS:%=$(BUILD)/cgi-bin/%)
 # nph-NAME -> NAME: the names plain CGI (mod_cgid) runs them under, so
 # the answer passes untouched, Content-Length kept (estcgi.conf).
@@ -64,6 +66,14 @@ BENCH_BINS := $(BENCH:%=$(BUILD)/bench/%)
 .DELETE_ON_ERROR:
 
 all: $(PROG_BINS) $(NPH_LINKS)
+
+# estcgi-crl publishes the CRLs (server start, a timer): not an endpoint.
+SBIN_BINS := $(BUILD)/sbin/estcgi-crl
+all: $(SBIN_BINS)
+$(BUILD)/sbin/%: sbin-src/%.c $(LIB) common/est.h
+	@mkdir -p $(@D)
+	@[ "$(V)" = 1 ] || echo "  CCLD    $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 # V=1 shows the full commands.
 ifeq ($(V),1)

@@ -244,7 +244,12 @@ cert_key(struct est_buf *b, const char *key, void *arg)
 		fmt_time(key[0] == 'r' ? c->revoked_at : key[4] == 'b' ?
 		    c->not_before : c->not_after, t);
 		tmpl_put(b, t);
-	} else
+	} else if (strcmp(key, "reason") == 0)
+		tmpl_put(b, c->status != CERT_REVOKED ? "" :
+		    (unsigned)c->reason < EST_REASON__MAX &&
+		    est_reason_names[c->reason] != NULL ?
+		    est_reason_names[c->reason] : "?");
+	else
 		return common_key(b, key, v);
 	return 0;
 }
@@ -554,6 +559,7 @@ page_delete(struct view *v, const char *id, struct est_resp *resp)
 		return est_fail(EST_ERR_NOT_FOUND, "no device '%s'", id);
 	if (rc != EST_OK)
 		return rc;
+	crl_refresh(v->ctx);
 	snprintf(msg, sizeof(msg), "device '%s' deleted; its certificates "
 	    "are revoked", id);
 	return resp_text(resp, 200, msg);
@@ -666,5 +672,7 @@ dashboard(struct est_ctx *ctx, const struct est_req *req,
 int
 main(void)
 {
-	return est_serve("dashboard", EST_OP_OTHER, EST_NEED_STORE, dashboard);
+	/* The CA: a deletion publishes the CRL at once (crl.c). */
+	return est_serve("dashboard", EST_OP_OTHER,
+	    EST_NEED_STORE | EST_NEED_CA, dashboard);
 }

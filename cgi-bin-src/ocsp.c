@@ -47,8 +47,7 @@ ocsp(struct est_ctx *ctx, const struct est_req *req, struct est_resp *resp)
 			return rc;
 		signer_ok = 1;
 	}
-	if ((rc = crl_publish_all(ctx, 0)) != EST_OK)
-		est_log(EST_LOG_WARN, "CRL refresh: %s", est_reason(rc));
+	crl_refresh(ctx);
 	est_reason_clear();
 	if (get) {
 		rc = ocsp_from_get(req->request_uri, &der, &len);

@@ -9,12 +9,13 @@
  *   <name>.crl.pem  the same CRL in PEM, for the web server's own
  *                   client-certificate checks (SSLCARevocationFile)
  *   .<name>.state   "number generation thisUpdate" of the last CRL
- * A CRL is rebuilt when the store's revocation generation differs from
+ * A CRL is rebuilt when the store's revocation generation is newer than
  * the one the last CRL was built at, or when it is older than
  * crl_refresh.  Checking costs a counter read and a small file read;
  * rebuilding holds an flock() on crl_dir/.lock, and whoever gets the
- * lock after waiting checks again, so concurrent revocations coalesce
- * into few rebuilds instead of a stampede.  Every file is written to a
+ * lock after waiting checks again against the generation it read
+ * before waiting, so a burst of revocations coalesces into a few
+ * rebuilds instead of a stampede.  Every file is written to a
  * temporary name, flushed and renamed, so the web server never serves
  * a partial CRL.
  */
@@ -416,12 +417,12 @@ state_read(const char *path, struct crl_state *st)
 }
 
 /* Returns 1 when the CRL described by st is current: built at
- * generation gen and not older than refresh seconds at now. */
+ * generation gen or later and not older than refresh seconds at now. */
 static int
 state_fresh(const struct crl_state *st, uint64_t gen, int64_t now,
     int refresh)
 {
-	return st->this_update > 0 && st->gen == gen &&
+	return st->this_update > 0 && st->gen >= gen &&
 	    now >= st->this_update && now - st->this_update < refresh;
 }
 
@@ -491,7 +492,7 @@ crl_write(const struct est_conf *conf, const struct est_ca *ca,
 	unsigned char      *der = NULL;
 	char               *pem = NULL;
 	char                path[CRL_PATH_MAX], state[CRL_STATE_MAX];
-	size_t              n = 0, derlen = 0, pemlen = 0;
+	size_t              n = 0, derlen = 0, pemlen = 0, i, j;
 	uint64_t            number;
 	int64_t             now = (int64_t)time(NULL);
 	enum est_err        rc;
@@ -499,6 +500,13 @@ crl_write(const struct est_conf *conf, const struct est_ca *ca,
 
 	if ((rc = store_revoked_list(st, label, &list, &n)) != EST_OK)
 		goto out;
+	/* RFC 5280 5.1.2.6 (revokedCertificates): an entry may go once it
+	 * appeared on a CRL issued after the certificate expired. */
+	for (i = j = 0; i < n; i++)
+		if (list[i].not_after <= 0 || list[i].not_after +
+		    conf->rev->crl_next_update > now)
+			list[j++] = list[i];
+	n = j;
 	/* RFC 5280 5.2.3: increasing; the clock keeps it so even if the
 	 * state file is lost. */
 	number = prev->number + 1;
@@ -573,13 +581,16 @@ crl_publish(const struct est_conf *conf, const struct est_ca *ca,
 			goto out;
 		}
 	}
-	/* Another worker may have published while this one waited: the
-	 * generation read again after the lock decides. */
-	if ((rc = store_revoked_gen(st, &gen)) != EST_OK)
-		goto out;
+	/* Another worker may have published while this one waited, from
+	 * a generation at least as new as the one read above (so with
+	 * every revocation this caller knows of): then nothing to do. */
 	now = (int64_t)time(NULL);
 	state_read(spath, &prev);
 	if (!force && state_fresh(&prev, gen, now, conf->rev->crl_refresh))
+		goto out;
+	/* The generation is read before the list, so the CRL holds at
+	 * least every revocation up to it. */
+	if ((rc = store_revoked_gen(st, &gen)) != EST_OK)
 		goto out;
 	rc = crl_write(conf, ca, label, st, gen, &prev);
 out:
@@ -593,4 +604,17 @@ enum est_err
 crl_publish_all(const struct est_ctx *ctx, int force)
 {
 	return crl_publish(&ctx->conf, &ctx->ca, "", ctx->store, force);
+}
+
+/* After a request that may have revoked certificates: publishes the
+ * CRLs that are due (a counter read when none is).  A failure is
+ * logged, not returned: the revocation stands, OCSP already says so,
+ * and the next request or estcgi-crl publishes. */
+void
+crl_refresh(const struct est_ctx *ctx)
+{
+	enum est_err rc;
+
+	if ((rc = crl_publish_all(ctx, 0)) != EST_OK)
+		est_log(EST_LOG_WARN, "CRL not published: %s", est_reason(rc));
 }

@@ -101,8 +101,10 @@ check_client_cert(struct est_txn *txn, const struct enroll_job *job,
 		rc = est_fail(EST_ERR_ID_MISMATCH,
 		    "client certificate belongs to another device");
 	else if (old.status == CERT_REVOKED)
-		rc = est_fail(EST_ERR_CERT_REVOKED,
-		    "client certificate is revoked");
+		rc = est_fail(EST_ERR_CERT_REVOKED, "client certificate is "
+		    "revoked (%s)", (unsigned)old.reason < EST_REASON__MAX &&
+		    est_reason_names[old.reason] != NULL ?
+		    est_reason_names[old.reason] : "unspecified");
 	else if (dev == NULL)
 		rc = est_fail(EST_ERR_CERT_UNKNOWN,
 		    "device '%s' is not registered (deleted?)", job->id);
@@ -110,6 +112,12 @@ check_client_cert(struct est_txn *txn, const struct enroll_job *job,
 	    memcmp(dev->serial, old.serial, old.serial_len) != 0)
 		rc = est_fail(EST_ERR_CERT_SUPERSEDED, "client certificate "
 		    "is not device '%s''s current certificate", job->id);
+	else if (job->op == EST_OP_SIMPLEREENROLL &&
+	    job->ctx->conf.rev->revoke_on_reenroll)
+		/* revoke_on_reenroll: the key it replaces is taken back
+		 * (RFC 5280 5.3.1 superseded); CRL and OCSP follow. */
+		rc = txn_cert_revoke(txn, &old, EST_REASON_SUPERSEDED,
+		    (int64_t)time(NULL));
 	else {
 		old.status = CERT_SUPERSEDED;
 		rc = txn_cert_update(txn, &old);
@@ -378,6 +386,9 @@ enroll_handle(struct est_ctx *ctx, const struct est_req *req,
 	 * (handled lookups included): the answer keeps the refusal's. */
 	if (rc != EST_OK)
 		(void)est_fail(rc, "%s", ev.reason);
+	else    /* a certificate revoked in the transaction
+	         * (revoke_on_reenroll, a duplicate policy) */
+		crl_refresh(ctx);
 	X509_free(job.issued);
 	X509_free(job.client);
 	X509_REQ_free(job.csr);

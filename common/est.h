@@ -126,6 +126,7 @@ struct est_conf {
 	char  **admin_users;    /* REMOTE_USERs allowed the API/dashboard */
 	size_t  n_admin_users;
 	char   *audit_log;      /* JSON-lines file, "syslog", or "" (off) */
+	struct est_rev_conf *rev; /* revocation settings (conf_rev()) */
 };
 
 const char  *conf_path(void);
@@ -184,6 +185,7 @@ enum est_op {
 	EST_OP_BOOTSTRAP,
 	EST_OP_OTHER,
 	EST_OP_DELETE,          /* an admin deleted the device (registry API) */
+	EST_OP_REVOKE,          /* an admin revoked the device's certificates */
 	EST_OP__MAX
 };
 extern const char *const est_op_names[EST_OP__MAX];
@@ -569,5 +571,109 @@ int store_is_open(const struct est_store *);
 #define EST_STORE_MIN_INODES 16  /* inodes it needs free (new log files) */
 enum est_err space_preallocate(const char *dir);
 enum est_err space_check(const char *dir);
+
+/* ---- revocation (crl.c, ocsp.c; the revoked index in store.c) -------- */
+
+/*
+ * Every certificate whose status becomes CERT_REVOKED is written to the
+ * store's revoked index by txn_cert_insert()/txn_cert_update() in the
+ * same transaction (whoever revokes: DELETE, the revoke API,
+ * simplereenroll's supersede-and-revoke), and a revocation generation
+ * counter goes up; CRLs are built from that index alone and OCSP
+ * answers from the certificate records.
+ */
+
+#define EST_OCSP_MAX_REQUEST   4096  /* largest OCSP request body (bytes) */
+#define EST_OCSP_MAX_SINGLE    16    /* certificates asked in one request */
+#define EST_MAX_URL            512   /* longest configured base URL */
+#define EST_CRL_REFRESH_DEF    3600  /* crl_refresh (s): CRL rebuilt when
+                                      * older, even if nothing changed */
+#define EST_CRL_VALIDITY_DEF   (7 * 86400) /* crl_next_update (s) */
+#define EST_OCSP_VALIDITY_DEF  3600  /* ocsp_next_update (s) */
+#define EST_REV_SECS_MAX       (366 * 86400) /* largest of those three */
+#define EST_CRL_LIST_MAX       (8 * 1024 * 1024) /* entries in one CRL */
+#define EST_CRL_DEFAULT_NAME   "default" /* CRL file of the default label */
+#define EST_REASON_MAX_TEXT    32    /* longest reason name */
+
+/* RFC 5280 5.3.1 CRLReason (7 is unused). */
+enum est_crl_reason {
+	EST_REASON_UNSPECIFIED = 0,
+	EST_REASON_KEY_COMPROMISE = 1,
+	EST_REASON_CA_COMPROMISE = 2,
+	EST_REASON_AFFILIATION_CHANGED = 3,
+	EST_REASON_SUPERSEDED = 4,
+	EST_REASON_CESSATION = 5,
+	EST_REASON_CERTIFICATE_HOLD = 6,
+	EST_REASON_REMOVE_FROM_CRL = 8,
+	EST_REASON_PRIVILEGE_WITHDRAWN = 9,
+	EST_REASON_AA_COMPROMISE = 10,
+	EST_REASON__MAX
+};
+extern const char *const est_reason_names[EST_REASON__MAX];
+
+/* est.conf's `revocation = { ... }` group (conf_rev()). */
+struct est_rev_conf {
+	char *crl_dir;           /* CRLs written here ("" = no CRLs) */
+	char *crl_url;           /* CRL Distribution Points base URL; the
+	                          * certificate gets <base>/<name>.crl */
+	char *ocsp_url;          /* Authority Information Access OCSP URL */
+	char *ocsp_cert;         /* delegated OCSP signer ("" = the CA) */
+	char *ocsp_key;
+	int   crl_refresh;       /* seconds */
+	int   crl_next_update;   /* seconds from thisUpdate */
+	int   ocsp_next_update;  /* seconds from thisUpdate */
+	int   revoke_on_reenroll; /* simplereenroll revokes the old one */
+};
+
+/* One revoked certificate as the CRL lists it. */
+struct est_revoked {
+	unsigned char serial[EST_SERIAL_LEN];
+	size_t        serial_len;
+	int64_t       revoked_at;
+	int           reason;
+	int64_t       not_after;    /* the certificate's */
+};
+
+/* conf.c */
+void         conf_rev_free(struct est_rev_conf *);
+
+/* store.c: see the comments there. */
+enum est_err txn_cert_revoke(struct est_txn *, struct est_cert *c,
+                             int reason, int64_t when);
+enum est_err store_revoked_list(struct est_store *, const char *label,
+                                struct est_revoked **out, size_t *n);
+enum est_err store_revoked_gen(struct est_store *, uint64_t *gen);
+enum est_err store_device_revoke(struct est_store *, const char *id,
+                                 int reason, struct est_event *ev,
+                                 size_t *nrevoked);
+
+/* ca.c: the digest the CA key signs with (NULL for Ed25519/Ed448). */
+const EVP_MD *ca_digest(EVP_PKEY *key);
+
+/* crl.c */
+int          reason_parse(const char *s, int *reason);
+const char  *crl_name(const char *label);
+enum est_err crl_publish(const struct est_conf *, const struct est_ca *,
+                         const char *label, struct est_store *, int force);
+enum est_err crl_publish_all(const struct est_ctx *, int force);
+void         crl_refresh(const struct est_ctx *);
+void         rev_set_urls(const struct est_rev_conf *);
+int          rev_add_exts(X509 *x, const char *label);
+
+/* ocsp.c */
+struct est_ocsp_signer {
+	X509           *cert;     /* delegated signer, or NULL: the CA */
+	EVP_PKEY       *key;
+	STACK_OF(X509) *certs;    /* sent with the response */
+};
+enum est_err ocsp_signer_load(const struct est_conf *, const struct est_ca *,
+                              struct est_ocsp_signer *);
+void         ocsp_signer_free(struct est_ocsp_signer *);
+enum est_err ocsp_respond(const struct est_ctx *,
+                          const struct est_ocsp_signer *,
+                          const unsigned char *der, size_t len,
+                          unsigned char **out, size_t *outlen);
+enum est_err ocsp_from_get(const char *uri, unsigned char **der,
+                           size_t *len);
 
 #endif /* EST_H */

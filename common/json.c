@@ -180,7 +180,8 @@ json_device(const struct est_device *dev, int64_t now)
 /*
  * Returns a new JSON object of certificate c (DER not included): serial,
  * status, operation, not_before, not_after, revoked_at, revocation_reason
- * (RFC 5280 CRLReason code, null unless revoked).  NULL when out of
+ * (RFC 5280 CRLReason code, null unless revoked) and
+ * revocation_reason_name (its RFC 5280 5.3.1 name).  NULL when out of
  * memory.
  */
 json_t *
@@ -201,6 +202,10 @@ json_cert(const struct est_cert *c)
 	bad |= set(o, "revoked_at", json_time(c->revoked_at));
 	bad |= set(o, "revocation_reason", c->status == CERT_REVOKED ?
 	    json_integer(c->reason) : json_null());
+	bad |= set(o, "revocation_reason_name", c->status == CERT_REVOKED &&
+	    (unsigned)c->reason < EST_REASON__MAX &&
+	    est_reason_names[c->reason] != NULL ?
+	    json_string(est_reason_names[c->reason]) : json_null());
 	if (bad) {
 		json_decref(o);
 		return NULL;

@@ -25,7 +25,11 @@
  *                    unix hours) of notAfter (expiry buckets, as devidx
  *                    'x'), 'e' + hour (issuances), 'r' + hour (refusals),
  *                    "te", "tr", "td" (totals: issuances, refusals,
- *                    deletions)
+ *                    deletions), "rv" (revocation generation: +1 per
+ *                    certificate revoked)
+ *   revoked          btree, key = CA label + NUL + serial, data = version
+ *                    (1) + revoked_at (8 BE) + reason (1) + notAfter (8
+ *                    BE): the revoked certificates, per label, for CRLs
  *
  * devidx, events_by_device and counters are maintained by
  * txn_device_put(), txn_event_add() and store_device_delete() in the
@@ -63,6 +67,7 @@
 #define STORE_DB_EV_BY_DEV "events_by_device"
 #define STORE_DB_DEVIDX    "devidx"
 #define STORE_DB_COUNTERS  "counters"
+#define STORE_DB_REVOKED   "revoked"
 #define STORE_MAX_LOCKS    20000 /* lock table (set when the env is made) */
 #define STORE_REC_V2       2     /* device record with notAfter */
 #define IDX_STATE          's'   /* devidx/counters: by state */
@@ -112,7 +117,7 @@ enum store_mode {
 
 const char *const est_op_names[EST_OP__MAX] = {
 	"none", "cacerts", "simpleenroll", "simplereenroll", "bootstrap",
-	"other", "delete"
+	"other", "delete", "revoke"
 };
 
 const char *const est_dev_state_names[DEV_STATE__MAX] = {
@@ -133,6 +138,7 @@ struct est_store {
 	DB     *ev_by_dev;
 	DB     *devidx;
 	DB     *counters;
+	DB     *revoked;    /* revoked index (revocation section) */
 	int     bulk;       /* store_bulk(): no log flush, rare checkpoints */
 };
 
@@ -647,7 +653,7 @@ store_dbs_close(struct est_store *st)
 {
 	DB   **dbs[] = { &st->by_device, &st->certs, &st->devices,
 	                 &st->ev_by_dev, &st->events, &st->devidx,
-	                 &st->counters };
+	                 &st->counters, &st->revoked };
 	size_t i;
 	int    ret;
 
@@ -729,6 +735,9 @@ store_dbs_open_once(struct est_store *st, const char **what)
 		return ret;
 	*what = STORE_DB_COUNTERS;
 	if ((ret = store_db_open(st, &st->counters, *what, 0)) != 0)
+		return ret;
+	*what = STORE_DB_REVOKED;
+	if ((ret = store_db_open(st, &st->revoked, *what, 0)) != 0)
 		return ret;
 	*what = "associate " STORE_DB_BY_DEVICE;
 	return st->certs->associate(st->certs, NULL, st->by_device,
@@ -1084,6 +1093,8 @@ store_cert_get(struct est_store *st, const unsigned char *serial,
 
 static enum est_err dev_index_change(struct est_txn *,
     const struct est_device *, const struct est_device *);
+static enum est_err revoked_index(struct est_txn *, const struct est_cert *,
+    int update);
 static enum est_err event_index(struct est_txn *, const struct est_event *,
     const unsigned char *);
 
@@ -1285,7 +1296,7 @@ cert_put(struct est_txn *t, const struct est_cert *c, u_int32_t flags)
 	else if (ret != 0)
 		rc = txn_fail(t, "write certificate", ret);
 	else
-		rc = EST_OK;
+		rc = revoked_index(t, c, flags == 0);
 out:
 	free(buf);
 	return rc;
@@ -2731,10 +2742,8 @@ delete_fn(struct est_txn *t, void *arg)
 
 		if (c->status == CERT_REVOKED)
 			continue;
-		c->status = CERT_REVOKED;
-		c->revoked_at = now;
-		c->reason = EST_CRL_CESSATION;
-		if ((rc = txn_cert_update(t, c)) != EST_OK)
+		if ((rc = txn_cert_revoke(t, c, EST_CRL_CESSATION, now)) !=
+		    EST_OK)
 			return rc;
 	}
 	if ((rc = device_key(a->id, kbuf, &key)) != EST_OK)
@@ -2784,4 +2793,337 @@ int
 store_is_open(const struct est_store *st)
 {
 	return st != NULL && st->env != NULL;
+}
+
+/* ---- revocation: the revoked index ---------------------------------------- */
+
+#define REV_REC_V1    1      /* revoked index record version */
+#define REV_LABEL_MAX 64     /* longest label in a revoked index key */
+#define REV_REC_LEN   (1 + 8 + 1 + 8)
+#define REV_KEY_MAX   (REV_LABEL_MAX + 1 + EST_SERIAL_LEN)
+#define REV_GEN_KEY   "rv"   /* counters: revocation generation */
+#define REV_LIST_MIN  256    /* first allocation of a revoked list */
+
+/* The CA label a certificate record belongs to ("" = default).  Until
+ * certificates carry their label every one is the default CA's. */
+static const char *
+cert_label(const struct est_cert *c)
+{
+	(void)c;
+	return "";
+}
+
+/* Builds the revoked index key label + NUL + serial into k
+ * (REV_KEY_MAX bytes).  Returns its length, or 0 if out of range. */
+static size_t
+rev_key(unsigned char *k, const char *label, const unsigned char *serial,
+    size_t serial_len)
+{
+	size_t llen = strnlen(label, REV_LABEL_MAX + 1);
+
+	if (llen > REV_LABEL_MAX || serial_len == 0 ||
+	    serial_len > EST_SERIAL_LEN)
+		return 0;
+	memcpy(k, label, llen);
+	k[llen] = '\0';
+	memcpy(k + llen + 1, serial, serial_len);
+	return llen + 1 + serial_len;
+}
+
+/*
+ * Keeps the revoked index in step with certificate c just written in t:
+ * a revoked certificate is (re)indexed with its time and reason, and the
+ * revocation generation counter goes up when the entry is new or
+ * changed; with update, a certificate that is not revoked loses any
+ * entry.  Returns EST_OK, EST_ERR_INTERNAL or txn_fail()'s error.
+ */
+static enum est_err
+revoked_index(struct est_txn *t, const struct est_cert *c, int update)
+{
+	unsigned char k[REV_KEY_MAX], v[REV_REC_LEN], old[REV_REC_LEN];
+	DB           *db = t->st->revoked;
+	DBT           key, data;
+	size_t        klen;
+	int           ret;
+
+	if (c->status != CERT_REVOKED && !update)
+		return EST_OK;
+	if ((klen = rev_key(k, cert_label(c), c->serial, c->serial_len)) == 0)
+		return est_fail(EST_ERR_INTERNAL, "store: revoked index key "
+		    "out of range");
+	memset(&key, 0, sizeof(key));
+	key.data = k;
+	key.size = (u_int32_t)klen;
+	if (c->status != CERT_REVOKED) {
+		ret = db->del(db, t->tid, &key, 0);
+		if (ret != 0 && ret != DB_NOTFOUND)
+			return txn_fail(t, "write revoked index", ret);
+		return EST_OK;
+	}
+	v[0] = REV_REC_V1;
+	put_be(v + 1, (uint64_t)c->revoked_at, 8);
+	v[9] = (unsigned char)c->reason;
+	put_be(v + 10, (uint64_t)c->not_after, 8);
+	memset(&data, 0, sizeof(data));
+	data.data = old;
+	data.ulen = sizeof(old);
+	data.flags = DB_DBT_USERMEM;
+	ret = db->get(db, t->tid, &key, &data, txn_read_flags(t));
+	if (ret == 0 && data.size == sizeof(old) &&
+	    memcmp(old, v, sizeof(v)) == 0)
+		return EST_OK;
+	if (ret != 0 && ret != DB_NOTFOUND && ret != DB_BUFFER_SMALL)
+		return txn_fail(t, "read revoked index", ret);
+	memset(&data, 0, sizeof(data));
+	data.data = v;
+	data.size = sizeof(v);
+	if ((ret = db->put(db, t->tid, &key, &data, 0)) != 0)
+		return txn_fail(t, "write revoked index", ret);
+	ctr_add_total(t, REV_GEN_KEY, 1);
+	return EST_OK;
+}
+
+/*
+ * Revokes certificate c (read in t, DER included) in t: status
+ * CERT_REVOKED, revoked_at when, reason (RFC 5280 5.3.1 CRLReason) and
+ * writes it, which indexes it for the CRL.  c is updated in place; an
+ * already revoked certificate keeps its first time and reason.
+ * Returns EST_OK or txn_cert_update()'s error.
+ */
+enum est_err
+txn_cert_revoke(struct est_txn *t, struct est_cert *c, int reason,
+    int64_t when)
+{
+	if (c->status == CERT_REVOKED)
+		return EST_OK;
+	c->status = CERT_REVOKED;
+	c->revoked_at = when;
+	c->reason = reason;
+	return txn_cert_update(t, c);
+}
+
+/* store_revoked_list()'s read. */
+struct revlist_arg {
+	const char         *label;
+	struct est_revoked *v;      /* owned until handed out */
+	size_t              n;
+	size_t              cap;
+};
+
+/* Reads every revoked index entry of a->label into a->v (emptied
+ * first, so a retry starts over).  Returns EST_OK or an error. */
+static enum est_err
+revoked_list_fn(struct est_txn *t, void *arg)
+{
+	struct revlist_arg *a = arg;
+	struct est_revoked *r, *p;
+	unsigned char       k[REV_KEY_MAX], vbuf[REV_REC_LEN];
+	DBC                *dc = NULL;
+	DBT                 key, data;
+	enum est_err        rc = EST_OK;
+	size_t              plen, ncap;
+	u_int32_t           flag;
+	int                 ret;
+
+	a->n = 0;
+	if ((rc = txn_usable(t)) != EST_OK)
+		return rc;
+	plen = strnlen(a->label, REV_LABEL_MAX + 1);
+	if (plen > REV_LABEL_MAX)
+		return est_fail(EST_ERR_INTERNAL, "store: label too long");
+	memcpy(k, a->label, plen);
+	k[plen] = '\0';
+	plen++;
+	if ((ret = t->st->revoked->cursor(t->st->revoked, t->tid, &dc, 0)))
+		return txn_fail(t, "open cursor", ret);
+	memset(&key, 0, sizeof(key));
+	key.data = k;
+	key.size = (u_int32_t)plen;
+	key.ulen = sizeof(k);
+	key.flags = DB_DBT_USERMEM;
+	memset(&data, 0, sizeof(data));
+	data.data = vbuf;
+	data.ulen = sizeof(vbuf);
+	data.flags = DB_DBT_USERMEM;
+	for (flag = DB_SET_RANGE;; flag = DB_NEXT) {
+		ret = dc->get(dc, &key, &data, flag);
+		if (ret == DB_NOTFOUND)
+			break;
+		if (ret != 0) {
+			rc = txn_fail(t, "read revoked index", ret);
+			goto out;
+		}
+		/* Past this label's entries. */
+		if (key.size <= plen || memcmp(k, a->label, plen - 1) != 0 ||
+		    k[plen - 1] != '\0')
+			break;
+		if (data.size != REV_REC_LEN || vbuf[0] != REV_REC_V1 ||
+		    key.size - plen > EST_SERIAL_LEN) {
+			est_log(EST_LOG_WARN, "store: malformed revoked index "
+			    "entry skipped");
+			continue;
+		}
+		if (a->n >= EST_CRL_LIST_MAX) {
+			rc = est_fail(EST_ERR_INTERNAL, "store: more than %d "
+			    "revoked certificates", EST_CRL_LIST_MAX);
+			goto out;
+		}
+		if (a->n == a->cap) {
+			ncap = a->cap ? a->cap * 2 : REV_LIST_MIN;
+			if ((p = realloc(a->v, ncap * sizeof(*p))) == NULL) {
+				rc = est_fail(EST_ERR_NOMEM, "store: out of "
+				    "memory");
+				goto out;
+			}
+			a->v = p;
+			a->cap = ncap;
+		}
+		r = &a->v[a->n++];
+		memset(r, 0, sizeof(*r));
+		r->serial_len = key.size - plen;
+		memcpy(r->serial, k + plen, r->serial_len);
+		r->revoked_at = (int64_t)get_be(vbuf + 1, 8);
+		r->reason = vbuf[9];
+		r->not_after = (int64_t)get_be(vbuf + 10, 8);
+	}
+out:
+	if ((ret = dc->close(dc)) != 0 && rc == EST_OK)
+		rc = txn_fail(t, "close cursor", ret);
+	return rc;
+}
+
+/*
+ * Lists the revoked certificates of CA label ("" = default) from the
+ * revoked index only, in serial order, without a transaction (each
+ * entry is read committed; one committed during the read may or may
+ * not be listed, and the next CRL lists it).  On EST_OK *out is a
+ * malloc'd array of *n entries (NULL when none) the caller frees.
+ * Returns EST_OK, EST_ERR_NOMEM, EST_ERR_INTERNAL or a store error.
+ */
+enum est_err
+store_revoked_list(struct est_store *st, const char *label,
+    struct est_revoked **out, size_t *n)
+{
+	struct revlist_arg a;
+	enum est_err       rc;
+
+	memset(&a, 0, sizeof(a));
+	a.label = label;
+	*out = NULL;
+	*n = 0;
+	rc = store_loop(st, revoked_list_fn, &a, STORE_NOTXN);
+	if (rc != EST_OK) {
+		free(a.v);
+		return rc;
+	}
+	*out = a.v;
+	*n = a.n;
+	return EST_OK;
+}
+
+/* store_revoked_gen()'s read. */
+static enum est_err
+revoked_gen_fn(struct est_txn *t, void *arg)
+{
+	int64_t     *v = arg;
+	enum est_err rc;
+
+	*v = 0;
+	if ((rc = txn_usable(t)) != EST_OK)
+		return rc;
+	return ctr_get(t, (const unsigned char *)REV_GEN_KEY,
+	    strlen(REV_GEN_KEY), v);
+}
+
+/* Reads the revocation generation (how many revocations the store has
+ * recorded; it only grows) into *gen: a cheap way to learn that the
+ * revoked set changed.  Returns EST_OK or a store error. */
+enum est_err
+store_revoked_gen(struct est_store *st, uint64_t *gen)
+{
+	int64_t      v = 0;
+	enum est_err rc;
+
+	rc = store_loop(st, revoked_gen_fn, &v, STORE_NOTXN);
+	*gen = v > 0 ? (uint64_t)v : 0;
+	return rc;
+}
+
+/* store_device_revoke()'s transaction. */
+struct revoke_arg {
+	const char       *id;
+	int               reason;
+	struct est_event *ev;
+	struct certs_arg  certs;
+	size_t            nrevoked;
+};
+
+/* Revokes every certificate of device a->id not yet revoked, sets the
+ * device's state to DEV_REVOKED and records the event. */
+static enum est_err
+device_revoke_fn(struct est_txn *t, void *arg)
+{
+	struct revoke_arg *a = arg;
+	struct est_device  dev;
+	enum est_err       rc;
+	int64_t            now = (int64_t)time(NULL);
+	size_t             i;
+
+	a->nrevoked = 0;
+	if ((rc = txn_device_get(t, a->id, &dev)) != EST_OK)
+		return rc;
+	a->certs.id = a->id;
+	a->certs.want_der = 1;    /* the update rewrites whole records */
+	if ((rc = device_certs_fn(t, &a->certs)) != EST_OK)
+		return rc;
+	for (i = 0; i < a->certs.nall; i++) {
+		struct est_cert *c = &a->certs.all[i];
+
+		if (c->status == CERT_REVOKED)
+			continue;
+		if ((rc = txn_cert_revoke(t, c, a->reason, now)) != EST_OK)
+			return rc;
+		a->nrevoked++;
+	}
+	dev.state = DEV_REVOKED;
+	dev.updated = now;
+	if ((rc = txn_device_put(t, &dev)) != EST_OK)
+		return rc;
+	a->ev->time_us = 0;
+	return txn_event_add(t, a->ev);
+}
+
+/*
+ * Revokes device id in one synced transaction: each of its certificates
+ * not yet revoked becomes CERT_REVOKED (revoked_at now, reason, RFC
+ * 5280 5.3.1) and enters the revoked index, the device stays registered
+ * in state DEV_REVOKED (so it can neither renew nor bootstrap again
+ * until deleted), and ev is recorded (caller fills user, ip, ua; op,
+ * status, device and reason set here).  *nrevoked gets how many were
+ * revoked now.  Returns EST_OK, EST_ERR_NOT_FOUND, EST_ERR_NOMEM or a
+ * store error.
+ */
+enum est_err
+store_device_revoke(struct est_store *st, const char *id, int reason,
+    struct est_event *ev, size_t *nrevoked)
+{
+	struct revoke_arg a;
+	enum est_err      rc;
+
+	memset(&a, 0, sizeof(a));
+	a.id = id;
+	a.reason = reason;
+	a.ev = ev;
+	ev->op = EST_OP_REVOKE;
+	ev->status = 200;
+	ev->serial_len = 0;
+	snprintf(ev->device, sizeof(ev->device), "%s", id);
+	snprintf(ev->reason, sizeof(ev->reason), "certificates revoked (%s)",
+	    (unsigned)reason < EST_REASON__MAX && est_reason_names[reason] ?
+	    est_reason_names[reason] : "?");
+	rc = store_run(st, device_revoke_fn, &a);
+	*nrevoked = a.nrevoked;
+	certs_reset(&a.certs);
+	free(a.certs.all);
+	return rc;
 }

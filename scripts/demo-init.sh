@@ -8,7 +8,7 @@ R=$1
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 [ -f "$R/est.conf" ] && exit 0
 umask 077
-mkdir -p "$R/ca" "$R/tls" "$R/db" "$R/logs" "$R/apache" "$R/fcgid" "$R/audit"
+mkdir -p "$R/ca" "$R/tls" "$R/db" "$R/logs" "$R/apache" "$R/fcgid" "$R/audit" "$R/crl"
 
 keygen() { # keygen FILE — a new private key of the demo's type
 	if [ "${CA_KEY:-ec}" = rsa ]; then
@@ -33,6 +33,13 @@ extendedKeyUsage = serverAuth
 subjectAltName = IP:127.0.0.1,IP:::1,DNS:localhost
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
+[ocsp]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = OCSPSigning
+noCheck = ignored
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
 CNF
 CNF="$R/ca/openssl.cnf"
 
@@ -40,6 +47,16 @@ CNF="$R/ca/openssl.cnf"
 keygen "$R/ca/ca.key"
 openssl req -x509 -new -config "$CNF" -extensions ca -key "$R/ca/ca.key" \
 	-subj "/O=estcgi demo/CN=estcgi demo EST CA" -days 3650 -out "$R/ca/ca.pem"
+
+# The delegated OCSP signer (RFC 6960 4.2.2.2: id-kp-OCSPSigning, issued
+# by the EST CA; id-pkix-ocsp-nocheck, 4.2.2.2.1), so the CA key signs
+# no OCSP answers.
+keygen "$R/ca/ocsp.key"
+openssl req -new -config "$CNF" -key "$R/ca/ocsp.key" \
+	-subj "/O=estcgi demo/CN=estcgi demo OCSP responder" |
+	openssl x509 -req -CA "$R/ca/ca.pem" -CAkey "$R/ca/ca.key" \
+		-set_serial "0x$(openssl rand -hex 16)" -days 825 \
+		-extfile "$CNF" -extensions ocsp -out "$R/ca/ocsp.pem" 2>/dev/null
 
 # A separate TLS root and the web server's certificate.
 keygen "$R/tls/root.key"
@@ -75,5 +92,16 @@ templates_dir = "$TOP/templates";
 time_zone = "UTC";
 admin_users = [ "admin" ];
 audit_log = "audit/audit.log";
+revocation = {
+    crl_dir = "crl";
+    crl_url = "https://127.0.0.1:${ESTCGI_PORT:-8443}/crl";
+    ocsp_url = "https://127.0.0.1:${ESTCGI_PORT:-8443}/ocsp";
+    ocsp_cert = "ca/ocsp.pem";
+    ocsp_key = "ca/ocsp.key";
+    crl_refresh = 3600;
+    crl_next_update = 604800;
+    ocsp_next_update = 3600;
+    revoke_on_reenroll = true;
+};
 CONF
 echo "estcgi: demo CA and users created in $R (the demo CA is for testing only)"

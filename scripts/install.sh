@@ -7,8 +7,10 @@
 #   $PREFIX/share/estcgi/apache-conf/  the web server files (Apache,
 #                                   lighttpd), as in the source tree
 #   $PREFIX/sbin/estcgi-init        set-up of a real installation
+#   $PREFIX/sbin/estcgi-crl         publishes the CRLs (timer, start)
 #   $MANDIR/man8/estcgi.8, $MANDIR/man5/est.conf.5
-#   $PREFIX/lib/systemd/system/estcgi@.socket, estcgi@.service
+#   $PREFIX/lib/systemd/system/estcgi@.socket, estcgi@.service,
+#                                   estcgi-crl.service, estcgi-crl.timer
 #   $SYSCONFDIR/estcgi/est.conf.example
 #   $SYSCONFDIR/apache2/conf-available/estcgi.conf   (a2enconf estcgi)
 #   $SYSCONFDIR/lighttpd/conf-available/50-estcgi.conf
@@ -35,7 +37,7 @@ WEBFILES=$(cd "$TOP/apache-conf" && ls *.conf | grep -v '^demo-')
 TEMPLATES=$(cd "$TOP/templates" && ls)
 MANPAGES="man8/estcgi.8 man5/est.conf.5"
 # systemd units running the programs for mod_proxy_fcgi (or lighttpd)
-UNITS="estcgi@.socket estcgi@.service"
+UNITS="estcgi@.socket estcgi@.service estcgi-crl.service estcgi-crl.timer"
 APACHE_SNIPPET=$SYSCONFDIR/apache2/conf-available/estcgi.conf
 LIGHTTPD_SNIPPET=$SYSCONFDIR/lighttpd/conf-available/50-estcgi.conf
 
@@ -76,6 +78,7 @@ do_install() {
 	done
 	subst < "$TOP/scripts/estcgi-init" > "$D$PREFIX/sbin/estcgi-init"
 	chmod 755 "$D$PREFIX/sbin/estcgi-init"
+	install -m 755 "$BUILD/sbin/estcgi-crl" "$D$PREFIX/sbin/estcgi-crl"
 
 	cat > "$D$SYSCONFDIR/estcgi/est.conf.example" <<EOF
 # estcgi configuration example (est.conf(5)).  estcgi-init writes a real
@@ -94,6 +97,17 @@ templates_dir = "$SHAREDIR/templates";
 time_zone = "UTC";
 admin_users = [ ];           # names from admin.htpasswd
 audit_log = "";              # "", "syslog" or a file
+revocation = {
+    crl_dir = "$STATEDIR/crl";   # CRLs published here (estcgi-crl)
+    crl_url = "";                # CRL Distribution Points base URL
+    ocsp_url = "";               # Authority Information Access OCSP URL
+    ocsp_cert = "";              # delegated OCSP signer; "" = the CA
+    ocsp_key = "";
+    crl_refresh = 3600;          # seconds
+    crl_next_update = 604800;    # seconds
+    ocsp_next_update = 3600;     # seconds
+    revoke_on_reenroll = true;
+};
 EOF
 	chmod 644 "$D$SYSCONFDIR/estcgi/est.conf.example"
 
@@ -106,6 +120,9 @@ Define ESTCGI_BIN     $LIBDIR
 Define ESTCGI_CONFIG  $SYSCONFDIR/estcgi/est.conf
 Define ESTCGI_USERS   $SYSCONFDIR/estcgi/users.htpasswd
 Define ESTCGI_HANDLER fcgid-script
+# CRLs (revocation.crl_dir) at /crl/, and for the virtual host's
+# client-certificate checks (estcgi-vhost.conf).
+Define ESTCGI_CRL_DIR $STATEDIR/crl
 Include $WEBDIR/estcgi.conf
 # The registry (API, dashboard, /metrics) for administrators:
 #Define ESTCGI_ADMIN_USERS $SYSCONFDIR/estcgi/admin.htpasswd
@@ -129,6 +146,7 @@ var.estcgi_bin     = "$LIBDIR"
 var.estcgi_config  = "$SYSCONFDIR/estcgi/est.conf"
 var.estcgi_users   = "$SYSCONFDIR/estcgi/users.htpasswd"
 var.estcgi_sockets = "/run/lighttpd"
+var.estcgi_crl_dir = "$STATEDIR/crl"
 include "$WEBDIR/lighttpd-estcgi.conf"
 # The registry (API, dashboard, /metrics) for administrators:
 #var.estcgi_admin_users = "$SYSCONFDIR/estcgi/admin.htpasswd"
@@ -144,6 +162,7 @@ do_uninstall() {
 	for f in $WEBFILES; do rm -f "$D$WEBDIR/$f"; done
 	for m in $MANPAGES; do rm -f "$D$MANDIR/$m"; done
 	for u in $UNITS; do rm -f "$D$PREFIX/lib/systemd/system/$u"; done
+	rm -f "$D$PREFIX/sbin/estcgi-crl"
 	rm -f "$D$PREFIX/sbin/estcgi-init" "$D$SYSCONFDIR/estcgi/est.conf.example" \
 		"$D$APACHE_SNIPPET" "$D$LIGHTTPD_SNIPPET"
 	rmdir "$D$LIBDIR" "$D$SHAREDIR/templates" "$D$WEBDIR" "$D$SHAREDIR" 2>/dev/null || true

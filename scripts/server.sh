@@ -31,7 +31,8 @@ export ESTCGI_CONFIG="$R/est.conf"
 export ESTCGI_USERS="$R/users.htpasswd"
 export ESTCGI_ADMIN_USERS="$R/admin.htpasswd"
 export ESTCGI_TLS_CERT="$R/tls/server.pem" ESTCGI_TLS_KEY="$R/tls/server.key"
-export ESTCGI_CLIENT_CA="$R/ca/ca.pem"
+# Client certificates of every CA label's CA (demo-init.sh).
+export ESTCGI_CLIENT_CA="$R/ca/client-cas.pem"
 export ESTCGI_SOCKDIR="$R/proxy"
 export ESTCGI_HANDLER="${ESTCGI_HANDLER:-fcgid-script}"
 if [ "$(id -u)" = 0 ]; then
@@ -97,11 +98,21 @@ fix_perms() {
 		done
 	done
 	chmod 755 "$R" "$R/ca" "$R/tls"
+	if [ -d "$R/ca-rsa" ]; then      # CA label rsa (demo-init.sh)
+		chmod 755 "$R/ca-rsa"
+		chgrp www-data "$R/ca-rsa/ca.key"
+		chmod 640 "$R/ca-rsa/ca.key"
+		chmod 644 "$R/ca-rsa/ca.pem"
+	fi
+	chmod 644 "$R/ca/client-cas.pem"
 	chown -R www-data:www-data "$R/db" "$R/fcgid"
 	chown -R www-data:www-data "$R/audit"
+	chown -R www-data:www-data "$R/crl"
+	chgrp www-data "$R/ca/ocsp.key"
+	chmod 640 "$R/ca/ocsp.key"
 	chgrp www-data "$R/ca/ca.key" "$R/est.conf" "$R/users.htpasswd" "$R/admin.htpasswd"
 	chmod 640 "$R/ca/ca.key" "$R/est.conf" "$R/users.htpasswd" "$R/admin.htpasswd"
-	chmod 644 "$R/ca/ca.pem"
+	chmod 644 "$R/ca/ca.pem" "$R/ca/ocsp.pem"
 	# mod_cgid's workers (www-data) reach its daemon through
 	# RUNDIR/apache/cgid.sock.
 	if [ "$SERVER" = apache-cgi ]; then
@@ -121,8 +132,14 @@ write_env() {
 		echo "EST_API_URL=https://127.0.0.1:$PORT/api/v1"
 		echo "EST_DASHBOARD_URL=https://127.0.0.1:$PORT/dashboard/"
 		echo "EST_METRICS_URL=https://127.0.0.1:$PORT/metrics"
+		echo "EST_CRL_URL=https://127.0.0.1:$PORT/crl/default.crl"
+		echo "EST_OCSP_URL=https://127.0.0.1:$PORT/ocsp"
 		echo "EST_TLS_CA=$R/tls/root.pem"
 		echo "EST_CA_CERT=$R/ca/ca.pem"
+		echo "EST_LABELS=\"rsa manual strict\""
+		echo "EST_MANUAL_LABEL=manual"
+		echo "EST_SERVERKEYGEN_LABEL=rsa"
+		echo "EST_RSA_CA_CERT=$R/ca-rsa/ca.pem"
 		cat "$R/users.env"
 		echo "EST_RUNDIR=$R"
 		echo "EST_CONFIG=$R/est.conf"
@@ -151,7 +168,7 @@ wait_up() {
 }
 
 # The programs apache-conf/estcgi-proxy-fcgi.conf maps (those built).
-PROXY_PROGS="cacerts bootstrap simpleenroll simplereenroll unsupported api dashboard metrics"
+PROXY_PROGS="cacerts bootstrap simpleenroll simplereenroll csrattrs serverkeygen unsupported api dashboard metrics ocsp"
 
 # apache-proxy: starts each program as FCGI_WORKERS workers on
 # RUNDIR/proxy/NAME.sock: spawn-fcgi makes the socket (connectable by
@@ -214,8 +231,23 @@ config_test() {
 	esac
 }
 
+# publish_crl — the CRLs (estcgi-crl), before the web server starts: it
+# reads the PEM CRL for its client-certificate checks.  Runs as the
+# serving user, who owns the store.
+publish_crl() {
+	crl="$ESTCGI_BIN/../sbin/estcgi-crl"
+	[ -x "$crl" ] || crl="$TOP/${BUILD:-build}/sbin/estcgi-crl"
+	if [ "$(id -u)" = 0 ]; then
+		runuser -u www-data -- env EST_CONFIG="$ESTCGI_CONFIG" "$crl"
+	else
+		EST_CONFIG="$ESTCGI_CONFIG" "$crl"
+	fi
+}
+
 prepare() {
 	sh "$TOP/scripts/demo-init.sh" "$R"
+	# A demo folder made before CA labels: its one CA.
+	[ -f "$R/ca/client-cas.pem" ] || cp "$R/ca/ca.pem" "$R/ca/client-cas.pem"
 	if [ "$SERVER" = lighttpd ]; then
 		mkdir -p "$R/lighttpd/sockets" "$R/lighttpd/htdocs"
 		touch "$R/logs/error.log" "$R/logs/access.log"
@@ -228,6 +260,7 @@ prepare() {
 		sh "$TOP/scripts/srp-verifiers.sh" "$R/srp/users.list" "$R/srp/verifiers" >/dev/null
 	fi
 	fix_perms
+	publish_crl
 	config_test >/dev/null 2>"$R/logs/configtest.log" || {
 		cat "$R/logs/configtest.log" >&2
 		exit 1

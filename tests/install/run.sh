@@ -64,6 +64,10 @@ if command -v systemd-analyze > /dev/null; then
 	cp "$U/estcgi@.socket" "$OUT/units/"
 	(cd "$OUT/units" && systemd-analyze verify ./estcgi@cacerts.socket ./estcgi@cacerts.service) > "$OUT/units.log" 2>&1
 	check "stage: systemd-analyze verify accepts the units" "0:" "$?:$(cat "$OUT/units.log")"
+	sed "s|=/usr/local/sbin/|=$S/usr/local/sbin/|" "$U/estcgi-crl.service" > "$OUT/units/estcgi-crl.service"
+	cp "$U/estcgi-crl.timer" "$OUT/units/"
+	(cd "$OUT/units" && systemd-analyze verify ./estcgi-crl.timer ./estcgi-crl.service) > "$OUT/units-crl.log" 2>&1
+	check "stage: systemd-analyze verify accepts the CRL timer" "0:" "$?:$(cat "$OUT/units-crl.log")"
 else
 	echo "# systemd-analyze not installed: unit files not verified"
 fi
