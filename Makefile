@@ -38,7 +38,7 @@ LIB_SRCS := common/err.c common/log.c common/conf.c common/b64.c \
             common/json.c common/audit.c common/metrics.c \
             common/csr.c common/ca.c common/store.c common/enroll.c \
             common/http.c common/serve.c common/tmpl.c common/admin.c \
-            common/prefork.c
+            common/prefork.c common/label.c
 LIB_SRCS += common/space.c
 LIB_SRCS += common/crl.c common/ocsp.c
 LIB_OBJS := $(LIB_SRCS:common/%.c=$(BUILD)/common/%.o)
@@ -53,7 +53,6 @@ PROG_BINS := $(PROGS:%=$(BUILD)/cgi-bin/%)
 NPH_LINKS := $(PROGS:%=$(BUILD)/cgi-bin/nph-%)
 
 UNIT     := b64 csr ca store http tmpl registry metrics
-UNIT     += rev
 UNIT_BINS := $(UNIT:%=$(BUILD)/tests/test-%)
 
 # SERVER=apache-proxy (mod_proxy_fcgi): spawn-fcgi starts the worker pools.

@@ -33,6 +33,7 @@
 #define CA_NO_IDX          (-1) /* "not found" from the *_by_NID calls */
 #define CA_KEY_OTHER_BITS  S_IRWXO /* no access for others to the CA key */
 #define CA_KEY_MODE_BITS   07777   /* permission bits shown in a refusal */
+#define CA_KU_BITS         9       /* RFC 5280 4.2.1.3 KeyUsage bits */
 
 /* PEM password callback that refuses: an encrypted key must fail at
  * once instead of prompting on a terminal nobody reads.  Returns -1. */
@@ -177,39 +178,40 @@ out:
 }
 
 /*
- * Loads the CA from conf: ca_cert (PEM), ca_key (unencrypted PEM, any
- * type) and optional ca_chain (PEM, several certificates).  Checks the
+ * Loads a CA from its files: ca_cert (PEM), ca_key (unencrypted PEM,
+ * any type) and optional ca_chain (PEM, several certificates).  Checks the
  * key matches and the certificate may issue certificates, builds
  * ca->chain (cert first) and the cacerts body.  *ca is zeroed first and
  * left zeroed on error; on EST_OK the caller frees it with ca_free().
  * Returns EST_OK, EST_ERR_CONFIG with a reason naming the file, or
  * EST_ERR_NOMEM.
  */
-enum est_err
-ca_load(const struct est_conf *conf, struct est_ca *ca)
+static enum est_err
+ca_load_files(const char *ca_cert, const char *ca_key, const char *ca_chain,
+    struct est_ca *ca)
 {
 	struct est_ca t;
 	enum est_err  rc;
 
 	memset(ca, 0, sizeof(*ca));
 	memset(&t, 0, sizeof(t));
-	if ((rc = ca_read_cert(conf->ca_cert, "CA certificate",
+	if ((rc = ca_read_cert(ca_cert, "CA certificate",
 	    &t.cert)) != EST_OK)
 		goto out;
-	if ((rc = ca_read_key(conf->ca_key, &t.key)) != EST_OK)
+	if ((rc = ca_read_key(ca_key, &t.key)) != EST_OK)
 		goto out;
 	rc = EST_ERR_CONFIG;
 	if (X509_check_private_key(t.cert, t.key) != 1) {
 		est_log_ssl("ca_load");
 		est_fail(rc, "CA key %s does not match CA certificate %s",
-		    conf->ca_key, conf->ca_cert);
+		    ca_key, ca_cert);
 		goto out;
 	}
 	/* Cache the extensions first; X509_check_ca() reads the cache. */
 	if (X509_check_purpose(t.cert, -1, 0) != 1) {
 		est_log_ssl("ca_load");
 		est_fail(rc, "CA certificate %s has malformed extensions",
-		    conf->ca_cert);
+		    ca_cert);
 		goto out;
 	}
 	/* RFC 5280 4.2.1.9: basicConstraints with cA asserted (1; not a
@@ -217,12 +219,12 @@ ca_load(const struct est_conf *conf, struct est_ca *ca)
 	if (X509_check_ca(t.cert) != 1 ||
 	    (X509_get_key_usage(t.cert) & KU_KEY_CERT_SIGN) == 0) {
 		est_fail(rc, "CA certificate %s is not a CA certificate",
-		    conf->ca_cert);
+		    ca_cert);
 		goto out;
 	}
 	if (X509_cmp_current_time(X509_get0_notAfter(t.cert)) < 0)
 		est_log(EST_LOG_WARN, "CA certificate %s has expired",
-		    conf->ca_cert);
+		    ca_cert);
 
 	rc = EST_ERR_NOMEM;
 	if ((t.chain = sk_X509_new_null()) == NULL ||
@@ -231,8 +233,8 @@ ca_load(const struct est_conf *conf, struct est_ca *ca)
 		goto out;
 	}
 	X509_up_ref(t.cert);
-	if (conf->ca_chain != NULL && *conf->ca_chain != '\0' &&
-	    (rc = ca_read_chain(conf->ca_chain, t.cert, t.chain)) != EST_OK)
+	if (ca_chain != NULL && *ca_chain != '\0' &&
+	    (rc = ca_read_chain(ca_chain, t.cert, t.chain)) != EST_OK)
 		goto out;
 	/* RFC 7030 4.1.3: the cacerts body never changes; build it once. */
 	if ((rc = ca_certs_only(t.chain, &t.cacerts, &t.cacerts_len)) !=
@@ -244,6 +246,21 @@ ca_load(const struct est_conf *conf, struct est_ca *ca)
 out:
 	ca_free(&t);
 	return rc;
+}
+
+/* Loads the CA of est.conf's top level (ca_load_files()). */
+enum est_err
+ca_load(const struct est_conf *conf, struct est_ca *ca)
+{
+	return ca_load_files(conf->ca_cert, conf->ca_key, conf->ca_chain, ca);
+}
+
+/* Loads the CA a label names (ca_load_files()); the caller frees *ca
+ * with ca_free(). */
+enum est_err
+ca_load_label(const struct est_label *l, struct est_ca *ca)
+{
+	return ca_load_files(l->ca_cert, l->ca_key, l->ca_chain, ca);
 }
 
 /* Frees everything a struct est_ca holds and zeroes it; safe on a
@@ -328,15 +345,20 @@ ca_add_ext(X509 *x, int nid, void *value, int crit)
 }
 
 /*
- * Adds the fixed end-entity extensions to x (RFC 5280 4.2.1):
- * basicConstraints critical CA:FALSE, keyUsage critical
- * digitalSignature (+ keyEncipherment for RSA subject keys),
- * extendedKeyUsage clientAuth, subjectKeyIdentifier and
- * authorityKeyIdentifier.  Borrows all arguments.  Returns 1 on success.
+ * Adds the end-entity extensions to x (RFC 5280 4.2.1):
+ * basicConstraints critical CA:FALSE, keyUsage critical (the label's
+ * key_usage, else digitalSignature + keyEncipherment for RSA subject
+ * keys), extendedKeyUsage (the label's, else clientAuth),
+ * subjectKeyIdentifier and authorityKeyIdentifier.  Borrows all
+ * arguments; l may be NULL (the defaults).  Returns 1 on success.
  */
 static int
-ca_add_fixed_exts(X509 *x, X509 *issuer, EVP_PKEY *subject_key)
+ca_add_fixed_exts(X509 *x, X509 *issuer, EVP_PKEY *subject_key,
+    const struct est_label *l)
 {
+	ASN1_OBJECT        *obj;
+	size_t              i;
+	int                 bit;
 	BASIC_CONSTRAINTS  *bc = NULL;
 	ASN1_BIT_STRING    *ku = NULL;
 	EXTENDED_KEY_USAGE *eku = NULL;
@@ -354,18 +376,35 @@ ca_add_fixed_exts(X509 *x, X509 *issuer, EVP_PKEY *subject_key)
 	if (!ca_add_ext(x, NID_basic_constraints, bc, 1))
 		goto out;
 
-	/* RFC 5280 4.2.1.3: critical; keyEncipherment only for RSA. */
-	if ((ku = ASN1_BIT_STRING_new()) == NULL ||
-	    !ASN1_BIT_STRING_set_bit(ku, 0, 1))     /* digitalSignature */
+	/* RFC 5280 4.2.1.3: critical; by default keyEncipherment only for
+	 * RSA.  A label's key_usage holds 1 << KeyUsage bit number. */
+	if ((ku = ASN1_BIT_STRING_new()) == NULL)
 		goto out;
-	if (EVP_PKEY_get_base_id(subject_key) == EVP_PKEY_RSA &&
-	    !ASN1_BIT_STRING_set_bit(ku, 2, 1))     /* keyEncipherment */
+	if (l != NULL && l->key_usage != 0) {
+		for (bit = 0; bit < CA_KU_BITS; bit++)
+			if ((l->key_usage & (1u << bit)) != 0 &&
+			    !ASN1_BIT_STRING_set_bit(ku, bit, 1))
+				goto out;
+	} else if (!ASN1_BIT_STRING_set_bit(ku, 0, 1) || /* digitalSig. */
+	    (EVP_PKEY_get_base_id(subject_key) == EVP_PKEY_RSA &&
+	    !ASN1_BIT_STRING_set_bit(ku, 2, 1)))      /* keyEncipherment */
 		goto out;
 	if (!ca_add_ext(x, NID_key_usage, ku, 1))
 		goto out;
 
-	/* RFC 5280 4.2.1.12: TLS client authentication. */
-	if ((eku = sk_ASN1_OBJECT_new_null()) == NULL ||
+	/* RFC 5280 4.2.1.12: the label's purposes, by default TLS client
+	 * authentication. */
+	if ((eku = sk_ASN1_OBJECT_new_null()) == NULL)
+		goto out;
+	for (i = 0; l != NULL && i < l->eku.n; i++) {
+		if ((obj = OBJ_txt2obj(l->eku.v[i], 0)) == NULL)
+			goto out;
+		if (!sk_ASN1_OBJECT_push(eku, obj)) {
+			ASN1_OBJECT_free(obj);
+			goto out;
+		}
+	}
+	if (sk_ASN1_OBJECT_num(eku) == 0 &&
 	    !sk_ASN1_OBJECT_push(eku, OBJ_nid2obj(NID_client_auth)))
 		goto out;
 	if (!ca_add_ext(x, NID_ext_key_usage, eku, 0))
@@ -398,42 +437,62 @@ ca_add_fixed_exts(X509 *x, X509 *issuer, EVP_PKEY *subject_key)
 out:
 	BASIC_CONSTRAINTS_free(bc);
 	ASN1_BIT_STRING_free(ku);
-	sk_ASN1_OBJECT_free(eku); /* OBJ_nid2obj() objects are static */
+	/* OBJ_nid2obj() objects are static (freeing them is a no-op);
+	 * OBJ_txt2obj() ones are not. */
+	sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
 	ASN1_OCTET_STRING_free(skid);
 	AUTHORITY_KEYID_free(akid);
 	return ok;
 }
 
+/* Returns whether nid is an extension ca_add_fixed_exts() sets itself
+ * (never copied from a CSR). */
+static int
+ca_ext_is_ours(int nid)
+{
+	return nid == NID_basic_constraints || nid == NID_key_usage ||
+	    nid == NID_ext_key_usage || nid == NID_subject_key_identifier ||
+	    nid == NID_authority_key_identifier;
+}
+
 /*
- * Copies the CSR's subjectAltName extension (from its extension
- * request, RFC 2986 4.1) verbatim into x; no other CSR extension is
- * copied.  Borrows both.  Returns EST_OK (also when there is no SAN),
+ * Copies extensions of the CSR's extension request (RFC 2986 4.1) into
+ * x: its subjectAltName verbatim unless l's policy says copy_san =
+ * false, and, when l's policy says copy_extensions, every other one
+ * except those the CA sets itself.  l NULL: the subjectAltName only.
+ * Borrows all.  Returns EST_OK (also when there is none),
  * EST_ERR_BAD_DER for a malformed request, or EST_ERR_NOMEM.
  */
 static enum est_err
-ca_copy_san(X509 *x, X509_REQ *req)
+ca_copy_exts(X509 *x, X509_REQ *req, const struct est_label *l)
 {
 	STACK_OF(X509_EXTENSION) *exts;
-	X509_EXTENSION           *san;
+	X509_EXTENSION           *e;
 	enum est_err              rc = EST_OK;
-	int                       idx;
+	int                       i, nid, idx;
 
 	if ((exts = X509_REQ_get_extensions(req)) == NULL) {
-		est_log_ssl("ca_copy_san");
+		est_log_ssl("ca_copy_exts");
 		return est_fail(EST_ERR_BAD_DER,
 		    "CSR extension request is malformed");
 	}
-	idx = X509v3_get_ext_by_NID(exts, NID_subject_alt_name, CA_NO_IDX);
-	if (idx != CA_NO_IDX) {
+	for (i = 0; i < sk_X509_EXTENSION_num(exts) && rc == EST_OK; i++) {
+		e = sk_X509_EXTENSION_value(exts, i);
+		nid = OBJ_obj2nid(X509_EXTENSION_get_object(e));
+		if (nid == NID_subject_alt_name ? l != NULL &&
+		    !l->pol.copy_san : l == NULL || !l->pol.copy_exts ||
+		    ca_ext_is_ours(nid))
+			continue;
 		/* RFC 5280 4.2: at most one instance of an extension. */
-		if (X509v3_get_ext_by_NID(exts, NID_subject_alt_name, idx) !=
-		    CA_NO_IDX)
-			rc = est_fail(EST_ERR_BAD_DER,
-			    "CSR has more than one subjectAltName");
-		else if ((san = X509v3_get_ext(exts, idx)) == NULL ||
-		    !X509_add_ext(x, san, -1))
+		idx = X509v3_get_ext_by_OBJ(exts,
+		    X509_EXTENSION_get_object(e), i);
+		if (idx != CA_NO_IDX)
+			rc = est_fail(EST_ERR_BAD_DER, "CSR has more than one "
+			    "%s extension", nid == NID_subject_alt_name ?
+			    "subjectAltName" : "instance of an");
+		else if (!X509_add_ext(x, e, -1))
 			rc = est_fail(EST_ERR_NOMEM,
-			    "cannot copy the CSR subjectAltName");
+			    "cannot copy a CSR extension");
 	}
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 	return rc;
@@ -498,12 +557,21 @@ fail:
 	return 0;
 }
 
+/* Issues with the default profile: ca_sign_label() without a label. */
+enum est_err
+ca_sign(const struct est_ca *ca, X509_REQ *req, const unsigned char *serial,
+    size_t serial_len, int days, X509 **out)
+{
+	return ca_sign_label(ca, NULL, req, serial, serial_len, days, out);
+}
+
 /*
  * Issues a v3 certificate for a checked CSR: the given serial
  * (big-endian, positive, no leading zero byte, 1..EST_SERIAL_LEN
  * bytes), issuer = CA subject, the CSR's subject and key, valid from
- * now - EST_CLOCK_SKEW_SECS for days (1..EST_MAX_DAYS) days, the fixed
- * extensions plus the CSR's subjectAltName, signed by the CA key.
+ * now - EST_CLOCK_SKEW_SECS for days (1..EST_MAX_DAYS) days, label l's
+ * profile (keyUsage, extendedKeyUsage; NULL: the defaults) and the CSR
+ * extensions its policy copies (ca_copy_exts()), signed by the CA key.
  * Borrows ca, req and serial.  On EST_OK *out is a new X509 the caller
  * frees.  Its public key is the CSR's, copied as encoded and not
  * decoded (see ca_copy_pubkey()): use its DER or the CSR's key.
@@ -511,8 +579,9 @@ fail:
  * EST_ERR_BAD_KEY, EST_ERR_BAD_DER or EST_ERR_NOMEM.
  */
 enum est_err
-ca_sign(const struct est_ca *ca, X509_REQ *req, const unsigned char *serial,
-    size_t serial_len, int days, X509 **out)
+ca_sign_label(const struct est_ca *ca, const struct est_label *l,
+    X509_REQ *req, const unsigned char *serial, size_t serial_len, int days,
+    X509 **out)
 {
 	X509         *x = NULL;
 	BIGNUM       *bn = NULL;
@@ -556,9 +625,9 @@ ca_sign(const struct est_ca *ca, X509_REQ *req, const unsigned char *serial,
 	    -EST_CLOCK_SKEW_SECS, &now) == NULL ||
 	    X509_time_adj_ex(X509_getm_notAfter(x), days, 0, &now) == NULL)
 		goto fail;
-	if (!ca_add_fixed_exts(x, ca->cert, pk))
+	if (!ca_add_fixed_exts(x, ca->cert, pk, l))
 		goto fail;
-	if ((rc = ca_copy_san(x, req)) != EST_OK)
+	if ((rc = ca_copy_exts(x, req, l)) != EST_OK)
 		goto out;
 	rc = EST_ERR_INTERNAL;
 	/* Where revocation is published: CRL DP, OCSP URL (crl.c). */

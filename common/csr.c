@@ -180,12 +180,13 @@ csr_pss_hash(const X509_ALGOR *alg)
 }
 
 /*
- * Checks the hash of the CSR's signature algorithm: SHA-256 or stronger
- * (no MD4, MD5, SHA-1, SHA-224); Ed25519 signs without a separate hash.
- * Returns EST_OK or EST_ERR_WEAK_HASH naming the algorithm.
+ * Returns the digest nid of the CSR's signature algorithm (RSASSA-PSS
+ * parameters read), NID_undef for Ed25519 (RFC 8410 6: PureEdDSA, no
+ * prehash), or -1 for an algorithm OpenSSL does not know, one without
+ * a digest or unreadable PSS parameters.  Borrows req.
  */
-static enum est_err
-csr_check_hash(const X509_REQ *req)
+int
+csr_hash_nid(const X509_REQ *req)
 {
 	const X509_ALGOR  *alg;
 	const ASN1_OBJECT *obj;
@@ -195,13 +196,39 @@ csr_check_hash(const X509_REQ *req)
 	X509_ALGOR_get0(&obj, NULL, NULL, alg);
 	signid = OBJ_obj2nid(obj);
 	if (signid == NID_ED25519)
-		return EST_OK; /* RFC 8410 6: PureEdDSA, no prehash */
+		return NID_undef;
 	if (!OBJ_find_sigid_algs(signid, &mdnid, &pknid))
+		return -1;
+	if (signid == NID_rsassaPss)
+		mdnid = csr_pss_hash(alg);
+	/* Only Ed25519 signs without a digest here. */
+	return mdnid == NID_undef ? -1 : mdnid;
+}
+
+/*
+ * Checks the hash of the CSR's signature algorithm: SHA-256 or stronger
+ * (no MD4, MD5, SHA-1, SHA-224); Ed25519 signs without a separate hash.
+ * Returns EST_OK or EST_ERR_WEAK_HASH naming the algorithm.
+ */
+static enum est_err
+csr_check_hash(const X509_REQ *req)
+{
+	const X509_ALGOR  *alg;
+	const ASN1_OBJECT *obj;
+	int                signid, mdnid = csr_hash_nid(req);
+
+	if (mdnid == NID_undef)
+		return EST_OK;
+	X509_REQ_get0_signature(req, NULL, &alg);
+	X509_ALGOR_get0(&obj, NULL, NULL, alg);
+	signid = OBJ_obj2nid(obj);
+	if (mdnid == -1 && signid == NID_rsassaPss)
+		return est_fail(EST_ERR_WEAK_HASH, "CSR signed with hash "
+		    "unknown; SHA-256 or stronger required");
+	if (mdnid == -1)
 		return est_fail(EST_ERR_WEAK_HASH, "CSR signature algorithm "
 		    "%s not accepted", signid != NID_undef ?
 		    OBJ_nid2sn(signid) : "unknown");
-	if (signid == NID_rsassaPss)
-		mdnid = csr_pss_hash(alg);
 	if (!csr_hash_ok(mdnid))
 		return est_fail(EST_ERR_WEAK_HASH, "CSR signed with hash %s; "
 		    "SHA-256 or stronger required", mdnid != NID_undef ?

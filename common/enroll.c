@@ -23,6 +23,8 @@
 struct enroll_job {
 	struct est_ctx *ctx;
 	enum est_op     op;
+	const struct est_label *label;               /* RFC 7030 3.2.2 */
+	const struct est_ca    *ca;                  /* the label's CA */
 	X509_REQ       *csr;
 	char            id[EST_MAX_DEVICE_ID + 1];  /* from the CSR CN */
 	X509           *client;                      /* TLS client cert */
@@ -145,8 +147,9 @@ issue_cert(struct est_txn *txn, struct enroll_job *job)
 		free(der);
 		der = NULL;
 		if ((rc = ca_serial_random(job->serial, &job->serial_len)) ||
-		    (rc = ca_sign(&job->ctx->ca, job->csr, job->serial,
-		        job->serial_len, job->days, &job->issued)))
+		    (rc = ca_sign_label(job->ca, job->label, job->csr,
+		        job->serial, job->serial_len, job->days,
+		        &job->issued)))
 			break;
 		if ((len = i2d_X509(job->issued, NULL)) <= 0 ||
 		    len > EST_MAX_CERT_DER || (der = malloc((size_t)len)) == NULL) {
@@ -160,6 +163,7 @@ issue_cert(struct est_txn *txn, struct enroll_job *job)
 		memcpy(rec.serial, job->serial, job->serial_len);
 		rec.serial_len = job->serial_len;
 		copy_str(rec.device, sizeof(rec.device), job->id);
+		copy_str(rec.label, sizeof(rec.label), job->label->name);
 		rec.status = CERT_VALID;
 		rec.op = job->op;
 		rec.not_before = (int64_t)time(NULL) - EST_CLOCK_SKEW_SECS;
@@ -263,9 +267,16 @@ authenticate(struct enroll_job *job, const struct est_req *req)
 		return est_fail(EST_ERR_FORBIDDEN, "%s needs the device's "
 		    "current certificate as TLS client certificate",
 		    est_op_names[job->op]);
-	if ((rc = ca_client_cert(&job->ctx->ca, req->client_cert,
-	    &job->client)) != EST_OK)
+	/* The certificate must come from the request's label's CA. */
+	if ((rc = ca_client_cert(job->ca, req->client_cert,
+	    &job->client)) != EST_OK) {
+		if (rc == EST_ERR_CERT_UNKNOWN)
+			return est_fail(EST_ERR_WRONG_CA, "client certificate "
+			    "is not from the CA of label '%s'",
+			    job->label->name[0] != '\0' ? job->label->name :
+			    "(default)");
 		return rc;
+	}
 	return ca_cert_serial(job->client, job->auth_serial,
 	    &job->auth_serial_len);
 }
@@ -301,7 +312,8 @@ enroll_prepare(struct enroll_job *job, const struct est_req *req,
 	rc = csr_parse(der, derlen, &job->csr);
 	free(der);
 	if (rc != EST_OK ||
-	    (rc = csr_check(job->csr, &job->ctx->conf.id_re, job->id)))
+	    (rc = csr_check(job->csr, &job->ctx->conf.id_re, job->id)) ||
+	    (rc = policy_check(job->label, job->csr)))
 		return rc;
 	/* With a client certificate the CSR must be for that device. */
 	if (job->client != NULL) {
@@ -343,8 +355,13 @@ enroll_handle(struct est_ctx *ctx, const struct est_req *req,
 	job.op = ctx->op;
 	job.ip = req->remote_addr;
 	job.ua = req->user_agent;
-	job.days = ctx->op == EST_OP_BOOTSTRAP ? ctx->conf.bootstrap_days
-	                                       : ctx->conf.validity_days;
+	job.label = req->label != NULL ? req->label : &ctx->conf.labels[0];
+	job.ca = label_ca(ctx, job.label);
+	job.days = ctx->op == EST_OP_BOOTSTRAP ? job.label->bootstrap_days
+	                                       : job.label->validity_days;
+	/* The label's policy caps the validity. */
+	if (job.days > job.label->pol.max_days)
+		job.days = job.label->pol.max_days;
 
 	if ((rc = enroll_prepare(&job, req, resp)) == EST_OK)
 		rc = store_run(ctx->store, enroll_txn, &job);

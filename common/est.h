@@ -51,6 +51,10 @@
 #define EST_DEFAULT_CONFIG    "/etc/estcgi/est.conf"
 #define EST_DEFAULT_TEMPLATES "/usr/share/estcgi/templates"
 #define EST_DEFAULT_ID_PATTERN "^[A-Za-z0-9._:-]{1,64}$"
+#define EST_MAX_LABEL         32    /* longest CA label (RFC 7030 3.2.2) */
+#define EST_MAX_LABELS        32    /* labels in one configuration */
+#define EST_MAX_RSA_BITS      16384 /* largest RSA key a policy names */
+#define EST_MAX_RSA_KEYGEN    4096  /* largest RSA key serverkeygen makes */
 
 /* ---- errors ---------------------------------------------------------- */
 
@@ -85,7 +89,11 @@
 	E(EST_ERR_NOT_IMPLEMENTED, 501, "not implemented")                   \
 	E(EST_ERR_STORE, 503, "certificate store unavailable, retry later")  \
 	E(EST_ERR_DEADLOCK, 503, "certificate store busy, retry later")      \
-	E(EST_ERR_EXISTS, 500, "record already exists")
+	E(EST_ERR_EXISTS, 500, "record already exists")                     \
+	E(EST_ERR_POLICY, 403, "CSR refused by the label's policy")          \
+	E(EST_ERR_NO_LABEL, 404, "unknown CA label")                         \
+	E(EST_ERR_WRONG_CA, 403,                                             \
+	  "client certificate is not from this label's CA")
 
 #define EST_ERR_ENUM_(name, status, text) name,
 enum est_err { EST_ERRORS(EST_ERR_ENUM_) EST_ERR__MAX };
@@ -126,6 +134,10 @@ struct est_conf {
 	char  **admin_users;    /* REMOTE_USERs allowed the API/dashboard */
 	size_t  n_admin_users;
 	char   *audit_log;      /* JSON-lines file, "syslog", or "" (off) */
+	struct est_label *labels; /* [n_labels]: labels[0] is the default
+	                           * (name ""), built from the top level;
+	                           * the others from `labels` (conf.c) */
+	size_t  n_labels;
 	struct est_rev_conf *rev; /* revocation settings (conf_rev()) */
 };
 
@@ -148,6 +160,7 @@ enum est_err csr_check(X509_REQ *req, const regex_t *id_re,
 enum est_err name_device_id(const X509_NAME *name, const regex_t *id_re,
                             char id[EST_MAX_DEVICE_ID + 1]);
 enum est_err csr_matches_cert(X509_REQ *req, X509 *cert);
+int          csr_hash_nid(const X509_REQ *req);
 
 /* ---- CA (ca.c) -------------------------------------------------------- */
 
@@ -160,6 +173,8 @@ struct est_ca {
 };
 
 enum est_err ca_load(const struct est_conf *, struct est_ca *);
+struct est_label;
+enum est_err ca_load_label(const struct est_label *, struct est_ca *);
 void         ca_free(struct est_ca *);
 enum est_err ca_serial_random(unsigned char serial[EST_SERIAL_LEN],
                               size_t *len);
@@ -233,6 +248,8 @@ struct est_cert {
 	int64_t              not_after;
 	int64_t              revoked_at;  /* 0 unless revoked */
 	int                  reason;      /* RFC 5280 CRLReason if revoked */
+	char                 label[EST_MAX_LABEL + 1]; /* issuing CA label,
+	                                   * "" = default (older records) */
 	unsigned char       *der;         /* owned; free with cert_clear() */
 	size_t               der_len;
 };
@@ -298,6 +315,9 @@ struct est_req {
 	char       *body;          /* owned, NUL-terminated, NULL if none */
 	size_t      body_len;
 	int         body_err;      /* EST_OK or why the body was not read */
+	const struct est_label *label; /* RFC 7030 3.2.2 CA label of the
+	                           * request (labels[0] when none); set by
+	                           * serve.c for EST_NEED_CA/_LABEL programs */
 };
 
 struct est_resp {
@@ -342,13 +362,18 @@ const char  *http_reason_phrase(int status);
 
 /* ---- the per-process context and the serving loop (serve.c) ----------- */
 
-enum est_need { EST_NEED_CA = 1, EST_NEED_STORE = 2 };
+/* EST_NEED_LABEL: the request's CA label is resolved from its URI
+ * (unknown: 404) without loading CAs; EST_NEED_CA implies it. */
+enum est_need { EST_NEED_CA = 1, EST_NEED_STORE = 2, EST_NEED_LABEL = 4 };
 
 struct est_ctx {
 	const char       *progname;
 	enum est_op       op;
 	struct est_conf   conf;
-	struct est_ca     ca;
+	struct est_ca     ca;      /* the default label's CA (labels[0]) */
+	struct est_ca    *cas;     /* [conf.n_labels]: cas[i] is labels[i]'s
+	                            * own CA; zeroed for labels that use the
+	                            * default's (see label_ca()) */
 	struct est_store *store;
 };
 
@@ -674,6 +699,132 @@ enum est_err ocsp_respond(const struct est_ctx *,
                           const unsigned char *der, size_t len,
                           unsigned char **out, size_t *outlen);
 enum est_err ocsp_from_get(const char *uri, unsigned char **der,
+                           size_t *len);
+
+/* ---- CA labels and per-label CSR policy (conf.c, label.c) ------------ */
+
+/*
+ * RFC 7030 3.2.2: /.well-known/est/<label>/<operation>.  Each label has
+ * its CA, validity, certificate profile, csrattrs, serverkeygen switch
+ * and CSR policy.  The default label (name "") is est.conf's top level;
+ * every label in `labels = { name = {...}; }` starts as a copy of it
+ * and overrides what it sets (conf_label()).
+ */
+
+#define EST_MAX_POLICY_LIST 32   /* entries in one policy list */
+#define EST_MAX_CSRATTRS    16   /* OIDs / extension OIDs in csrattrs */
+#define EST_MAX_OID_TEXT    64   /* longest OID name or dotted form */
+#define EST_LABEL_CHARS \
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
+
+/* Key types (struct est_policy key_types; serverkeygen's key). */
+enum est_keytype {
+	EST_KEY_RSA     = 1 << 0,
+	EST_KEY_P256    = 1 << 1,
+	EST_KEY_P384    = 1 << 2,
+	EST_KEY_P521    = 1 << 3,
+	EST_KEY_ED25519 = 1 << 4
+};
+#define EST_KEYS_DEFAULT (EST_KEY_RSA | EST_KEY_P256 | EST_KEY_P384 |      \
+                          EST_KEY_ED25519)
+
+/* CSR signature hashes (struct est_policy hashes); Ed25519 has none. */
+enum est_hash {
+	EST_HASH_SHA256   = 1 << 0,
+	EST_HASH_SHA384   = 1 << 1,
+	EST_HASH_SHA512   = 1 << 2,
+	EST_HASH_SHA3_256 = 1 << 3,
+	EST_HASH_SHA3_384 = 1 << 4,
+	EST_HASH_SHA3_512 = 1 << 5
+};
+#define EST_HASHES_DEFAULT 0x3f  /* all of the above */
+
+/* subjectAltName name types (struct est_policy san_types). */
+enum est_san {
+	EST_SAN_DNS   = 1 << 0,
+	EST_SAN_IP    = 1 << 1,
+	EST_SAN_EMAIL = 1 << 2,
+	EST_SAN_URI   = 1 << 3,
+	EST_SAN_OTHER = 1 << 4,  /* otherName, directoryName, registeredID */
+	EST_SAN_ALL   = 0x1f
+};
+
+/* A list of strings from the configuration (owned). */
+struct est_strs {
+	char  **v;
+	size_t  n;
+};
+
+/* Per-label CSR policy, checked before signing (policy_check()). */
+struct est_policy {
+	unsigned        key_types;     /* enum est_keytype bits accepted */
+	int             rsa_min_bits;  /* smallest RSA key accepted */
+	unsigned        hashes;        /* enum est_hash bits accepted */
+	struct est_strs subj_required; /* attribute short names (CN, O..) */
+	struct est_strs subj_allowed;  /* attributes allowed; empty = any */
+	struct est_strs allowed_o;     /* values allowed for O; empty = any */
+	struct est_strs allowed_ou;    /* values allowed for OU; empty = any */
+	unsigned        san_types;     /* enum est_san bits allowed */
+	char           *san_pattern;   /* POSIX ERE for dNSName, rfc822Name,
+	                                * URI values; NULL = any */
+	regex_t         san_re;
+	int             san_re_ok;
+	int             max_days;      /* longest validity issued */
+	int             copy_san;      /* copy the CSR's subjectAltName */
+	int             copy_exts;     /* copy its other extensions too */
+	/* queue helper: approval, duplicate, rate limits */
+};
+
+struct est_label {
+	char              name[EST_MAX_LABEL + 1]; /* "" = default */
+	char             *ca_cert;     /* PEM CA certificate */
+	char             *ca_key;      /* its key */
+	char             *ca_chain;    /* further certificates, "" = none */
+	int               own_ca;      /* 1: a CA of its own (ctx->cas[i]) */
+	int               validity_days;
+	int               bootstrap_days;
+	unsigned          key_usage;   /* 1 << RFC 5280 KeyUsage bit number;
+	                                * 0 = by key type (digitalSignature,
+	                                * + keyEncipherment for RSA) */
+	struct est_strs   eku;         /* extendedKeyUsage short names */
+	struct est_strs   csrattr_oids; /* csrattrs: OIDs to include */
+	struct est_strs   csrattr_exts; /* csrattrs: extensionRequest OIDs */
+	unsigned          csrattr_key; /* csrattrs: announced key type (one
+	                                * EST_KEY_*; also enforced), 0 none */
+	int               rsa_bits_announced; /* with EST_KEY_RSA */
+	int               serverkeygen; /* RFC 7030 4.4 enabled */
+	unsigned          skg_key;     /* its key type (one EST_KEY_*) */
+	int               skg_rsa_bits;
+	struct est_policy pol;
+};
+
+/* Names of the bits above as est.conf spells them (label.c); each
+ * table ends with a NULL name. */
+struct est_name_bit {
+	const char *name;
+	unsigned    bit;
+};
+extern const struct est_name_bit est_keytype_names[];
+extern const struct est_name_bit est_hash_names[];
+extern const struct est_name_bit est_san_names[];
+extern const struct est_name_bit est_ku_names[];
+int name_bit(const struct est_name_bit *, const char *name, unsigned *bit);
+
+/* conf.c */
+const struct est_label *conf_label_find(const struct est_conf *,
+                                        const char *name, size_t len);
+/* label.c */
+enum est_err label_from_uri(const struct est_conf *, const char *uri,
+                            const struct est_label **out);
+const struct est_ca *label_ca(const struct est_ctx *,
+                              const struct est_label *);
+enum est_err policy_check(const struct est_label *, X509_REQ *req);
+unsigned     keytype_of(EVP_PKEY *pkey);
+const char  *keytype_name(unsigned keytype);
+enum est_err ca_sign_label(const struct est_ca *, const struct est_label *,
+                           X509_REQ *req, const unsigned char *serial,
+                           size_t serial_len, int days, X509 **out);
+enum est_err csrattrs_body(const struct est_label *, char **b64,
                            size_t *len);
 
 #endif /* EST_H */

@@ -197,6 +197,8 @@ json_cert(const struct est_cert *c)
 	    CERT_STATUS__MAX ? est_cert_status_names[c->status] : "unknown"));
 	bad |= set(o, "operation", json_string((unsigned)c->op < EST_OP__MAX ?
 	    est_op_names[c->op] : "unknown"));
+	/* RFC 7030 3.2.2: the CA label that issued it ("" = default). */
+	bad |= set(o, "label", json_text(c->label));
 	bad |= set(o, "not_before", json_time(c->not_before));
 	bad |= set(o, "not_after", json_time(c->not_after));
 	bad |= set(o, "revoked_at", json_time(c->revoked_at));

@@ -46,6 +46,50 @@ signals_setup(void)
 	sigaction(SIGPIPE, &sa, NULL);
 }
 
+/* Frees the CAs of every label (ctx->ca and ctx->cas). */
+static void
+ctx_free_cas(struct est_ctx *ctx)
+{
+	size_t i;
+
+	for (i = 0; ctx->cas != NULL && i < ctx->conf.n_labels; i++)
+		ca_free(&ctx->cas[i]);
+	free(ctx->cas);
+	ctx->cas = NULL;
+	ca_free(&ctx->ca);
+}
+
+/*
+ * Loads the default CA into ctx->ca and the CA of every label that has
+ * its own into ctx->cas (RFC 7030 3.2.2: one CA per label).  All or
+ * nothing: on failure nothing stays loaded.  Returns EST_OK or the
+ * first error (its reason names the file).
+ */
+static enum est_err
+ctx_load_cas(struct est_ctx *ctx)
+{
+	enum est_err rc;
+	size_t       i;
+
+	if ((rc = ca_load(&ctx->conf, &ctx->ca)) != EST_OK)
+		return rc;
+	if ((ctx->cas = calloc(ctx->conf.n_labels, sizeof(*ctx->cas))) ==
+	    NULL) {
+		ctx_free_cas(ctx);
+		return est_fail(EST_ERR_NOMEM, "out of memory loading CAs");
+	}
+	for (i = 1; i < ctx->conf.n_labels; i++)
+		if (ctx->conf.labels[i].own_ca &&
+		    (rc = ca_load_label(&ctx->conf.labels[i],
+		    &ctx->cas[i])) != EST_OK) {
+			(void)est_fail(rc, "label '%s': %s",
+			    ctx->conf.labels[i].name, est_reason(rc));
+			ctx_free_cas(ctx);
+			return rc;
+		}
+	return EST_OK;
+}
+
 /*
  * Makes sure what the program needs is loaded: configuration always
  * (when needs != 0), CA material with EST_NEED_CA, the store with
@@ -70,7 +114,7 @@ ctx_ready(struct est_ctx *ctx, unsigned needs)
 		conf_ok = 1;
 	}
 	if ((needs & EST_NEED_CA) && !ca_ok) {
-		if ((rc = ca_load(&ctx->conf, &ctx->ca)) != EST_OK) {
+		if ((rc = ctx_load_cas(ctx)) != EST_OK) {
 			est_log(EST_LOG_ERR, "%s", est_reason(rc));
 			return rc;
 		}
@@ -130,7 +174,11 @@ serve_one(struct est_ctx *ctx, unsigned needs, est_handler_fn handler,
 	est_reason_clear();
 	req_init(&req, get, rd, arg);
 	resp_init(&resp);
-	if ((rc = ctx_ready(ctx, needs)) == EST_OK)
+	/* RFC 7030 3.2.2: the CA label, resolved once; unknown is 404. */
+	if ((rc = ctx_ready(ctx, needs)) == EST_OK &&
+	    ((needs & (EST_NEED_CA | EST_NEED_LABEL)) == 0 ||
+	    (rc = label_from_uri(&ctx->conf, req.request_uri,
+	    &req.label)) == EST_OK))
 		rc = handler(ctx, &req, &resp);
 	if (rc != EST_OK) {
 		if (est_err_status(rc) >= 500 && rc != EST_ERR_NOT_IMPLEMENTED)
@@ -253,7 +301,7 @@ est_serve(const char *progname, enum est_op op, unsigned needs,
 		FCGX_Free(&r, 1);
 	}
 	store_close(ctx.store);
-	ca_free(&ctx.ca);
+	ctx_free_cas(&ctx);
 	conf_free(&ctx.conf);
 	return 0;
 }

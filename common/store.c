@@ -94,6 +94,7 @@
 #define STORE_CKP_MINUTES  5     /* ... or this much time */
 #define STORE_CKP_BULK_KBYTES (256 * 1024) /* ... in bulk mode */
 #define STORE_REC_V1       1     /* the record encoding written today */
+#define STORE_CERT_V2      2     /* certificate record with its CA label */
 #define STORE_STR_MAX      0xffff /* largest u16-prefixed string */
 #define STORE_BLOB8_MAX    0xff  /* largest u8-prefixed blob */
 #define EVENT_KEY_LEN      16    /* time_us (8) + pid (4) + counter (4) */
@@ -103,7 +104,8 @@
                        1 + EST_SERIAL_LEN + 2 + EST_MAX_IP + 2 + EST_MAX_UA \
                        + 8)
 #define CERT_REC_MAX  (1 + 1 + 1 + 8 + 8 + 8 + 4 +                         \
-                       2 + EST_MAX_DEVICE_ID + 4 + EST_MAX_CERT_DER)
+                       2 + EST_MAX_DEVICE_ID + 4 + EST_MAX_CERT_DER +     \
+                       2 + EST_MAX_LABEL)
 #define EVENT_REC_MAX (1 + 1 + 4 + 2 + EST_MAX_DEVICE_ID + 2 + EST_MAX_USER + \
                        2 + EST_MAX_IP + 2 + EST_MAX_UA +                   \
                        1 + EST_SERIAL_LEN + 2 + EST_MAX_REASON)
@@ -379,22 +381,24 @@ bad:
 	return est_fail(EST_ERR_INTERNAL, "store: malformed device record");
 }
 
-/* Encodes a certificate record (v1: version, status, op, not_before,
- * not_after, revoked_at, reason, device, der) into buf (CERT_REC_MAX
- * bytes).  Returns the record length, or 0 if a field is out of range. */
+/* Encodes a certificate record (v2: version, status, op, not_before,
+ * not_after, revoked_at, reason, device, der, CA label; v1 records end
+ * after der and are read with label "") into buf (CERT_REC_MAX bytes).
+ * Returns the record length, or 0 if a field is out of range. */
 static size_t
 cert_encode(const struct est_cert *c, unsigned char *buf)
 {
 	struct enc e = { buf, CERT_REC_MAX, 0, 0 };
-	size_t     dev;
+	size_t     dev, lab;
 
 	if ((unsigned)c->status >= CERT_STATUS__MAX ||
 	    (unsigned)c->op >= EST_OP__MAX ||
 	    field_len(c->device, sizeof(c->device), &dev) == -1 ||
+	    field_len(c->label, sizeof(c->label), &lab) == -1 ||
 	    c->der_len > EST_MAX_CERT_DER ||
 	    (c->der_len > 0 && c->der == NULL))
 		return 0;
-	enc_uint(&e, STORE_REC_V1, 1);
+	enc_uint(&e, STORE_CERT_V2, 1);
 	enc_uint(&e, (uint64_t)c->status, 1);
 	enc_uint(&e, (uint64_t)c->op, 1);
 	enc_uint(&e, (uint64_t)c->not_before, 8);
@@ -404,6 +408,7 @@ cert_encode(const struct est_cert *c, unsigned char *buf)
 	enc_str(&e, c->device, dev);
 	enc_uint(&e, c->der_len, 4);
 	enc_bytes(&e, c->der, c->der_len);
+	enc_str(&e, c->label, lab);
 	return e.overflow ? 0 : e.len;
 }
 
@@ -413,8 +418,9 @@ static int
 cert_rec_device(const DBT *data, size_t *off, size_t *len)
 {
 	struct dec d = { data->data, data->size, 0, 0 };
+	unsigned   v = (unsigned)dec_uint(&d, 1);
 
-	if (dec_uint(&d, 1) != STORE_REC_V1)
+	if (v != STORE_REC_V1 && v != STORE_CERT_V2)
 		return -1;
 	(void)dec_take(&d, 1 + 1 + 8 + 8 + 8 + 4);
 	*len = (size_t)dec_uint(&d, 2);
@@ -434,7 +440,7 @@ cert_decode(const DBT *key, const DBT *data, struct est_cert *out,
 {
 	struct dec           d = { data->data, data->size, 0, 0 };
 	const unsigned char *der;
-	unsigned             status, op;
+	unsigned             status, op, version;
 	size_t               der_len;
 
 	memset(out, 0, sizeof(*out));
@@ -442,7 +448,8 @@ cert_decode(const DBT *key, const DBT *data, struct est_cert *out,
 		goto bad;
 	memcpy(out->serial, key->data, key->size);
 	out->serial_len = key->size;
-	if (dec_uint(&d, 1) != STORE_REC_V1)
+	version = (unsigned)dec_uint(&d, 1);
+	if (version != STORE_REC_V1 && version != STORE_CERT_V2)
 		goto bad;
 	status = (unsigned)dec_uint(&d, 1);
 	op = (unsigned)dec_uint(&d, 1);
@@ -452,8 +459,11 @@ cert_decode(const DBT *key, const DBT *data, struct est_cert *out,
 	out->reason = (int)(int32_t)(uint32_t)dec_uint(&d, 4);
 	dec_str(&d, out->device, sizeof(out->device));
 	der_len = (size_t)dec_uint(&d, 4);
-	if (d.bad || der_len > EST_MAX_CERT_DER ||
-	    (der = dec_take(&d, der_len)) == NULL || d.off != d.len ||
+	der = dec_take(&d, der_len);
+	if (version == STORE_CERT_V2)
+		dec_str(&d, out->label, sizeof(out->label));
+	if (d.bad || der_len > EST_MAX_CERT_DER || der == NULL ||
+	    d.off != d.len ||
 	    status >= CERT_STATUS__MAX || op >= EST_OP__MAX)
 		goto bad;
 	out->status = (enum est_cert_status)status;
