@@ -53,6 +53,7 @@ PROG_BINS := $(PROGS:%=$(BUILD)/cgi-bin/%)
 NPH_LINKS := $(PROGS:%=$(BUILD)/cgi-bin/nph-%)
 
 UNIT     := b64 csr ca store http tmpl registry metrics
+UNIT     += rev
 UNIT_BINS := $(UNIT:%=$(BUILD)/tests/test-%)
 
 # SERVER=apache-proxy (mod_proxy_fcgi): spawn-fcgi starts the worker pools.
