@@ -41,6 +41,7 @@ LIB_SRCS := common/err.c common/log.c common/conf.c common/b64.c \
             common/prefork.c common/label.c
 LIB_SRCS += common/space.c
 LIB_SRCS += common/crl.c common/ocsp.c
+LIB_SRCS += common/queue.c
 LIB_OBJS := $(LIB_SRCS:common/%.c=$(BUILD)/common/%.o)
 LIB      := $(BUILD)/libestcgi.a
 
@@ -54,6 +55,7 @@ NPH_LINKS := $(PROGS:%=$(BUILD)/cgi-bin/nph-%)
 
 UNIT     := b64 csr ca store http tmpl registry metrics
 UNIT     += rev
+UNIT     += queue
 UNIT_BINS := $(UNIT:%=$(BUILD)/tests/test-%)
 
 # SERVER=apache-proxy (mod_proxy_fcgi): spawn-fcgi starts the worker pools.

@@ -6,13 +6,17 @@
  *   DELETE {prefix}/v1/devices/{id}    delete (certificates revoked)
  *   GET    {prefix}/v1/stats           counters
  *   GET    {prefix}/v1/events          the audit trail, newest first
+ *   GET    {prefix}/v1/pending         enrollment requests (approval queue)
+ *   POST   {prefix}/v1/devices/{id}/approve   approve its waiting request
+ *   POST   {prefix}/v1/devices/{id}/reject    reject it ({"reason": ...})
  * and python-est's unversioned {prefix}/devices, /devices/{id}, /stats.
  *
  * {prefix} is wherever the web server maps the program (SCRIPT_NAME,
  * "/api" in apache-conf/estcgi-admin.conf); routes are read from the
  * raw REQUEST_URI after it, so the ID is %-decoded exactly once, here.
  * Apache asks for the password; admin_check() checks REMOTE_USER
- * against admin_users again; DELETE also passes admin_csrf_check().
+ * against admin_users again; DELETE, approve and reject also pass
+ * admin_csrf_check().
  * Every error is JSON {"error": ..., "reason": ...}.
  */
 #include <stdint.h>
@@ -32,7 +36,10 @@ enum api_route {
 	ROUTE_DEVICES,   /* the list */
 	ROUTE_DEVICE,    /* one device */
 	ROUTE_STATS,
-	ROUTE_EVENTS
+	ROUTE_EVENTS,
+	ROUTE_PENDING,   /* the approval queue */
+	ROUTE_APPROVE,   /* devices/{id}/approve */
+	ROUTE_REJECT     /* devices/{id}/reject */
 };
 
 struct api_path {
@@ -50,16 +57,17 @@ seg_is(const char *s, size_t n, const char *lit)
 /*
  * Finds the route of req: the raw path (REQUEST_URI up to '?') must
  * start with SCRIPT_NAME; after it come an optional "/v1" and
- * "/devices", "/devices/{id}", "/stats" or (versioned only) "/events".
+ * "/devices", "/devices/{id}", "/stats" or (versioned only) "/events",
+ * "/pending", "/devices/{id}/approve" or "/devices/{id}/reject".
  * Returns EST_OK, EST_ERR_NOT_FOUND or path_device_id()'s error.
  */
 static enum est_err
 api_route(const struct est_conf *conf, const struct est_req *req,
     struct api_path *p)
 {
-	const char *uri = req->request_uri, *r;
+	const char *uri = req->request_uri, *r, *act;
 	size_t      plen = strcspn(uri, "?#"), slen = strlen(req->script_name);
-	size_t      n;
+	size_t      n, idlen;
 	int         v1 = 0;
 
 	memset(p, 0, sizeof(*p));
@@ -78,10 +86,21 @@ api_route(const struct est_conf *conf, const struct est_req *req,
 		p->route = ROUTE_STATS;
 	else if (v1 && seg_is(r, n, "/events"))
 		p->route = ROUTE_EVENTS;
-	else if (n > 9 && memcmp(r, "/devices/", 9) == 0 &&
-	    memchr(r + 9, '/', n - 9) == NULL) {
-		p->route = ROUTE_DEVICE;
-		return path_device_id(conf, r + 9, n - 9, p->id);
+	else if (v1 && seg_is(r, n, "/pending"))
+		p->route = ROUTE_PENDING;
+	else if (n > 9 && memcmp(r, "/devices/", 9) == 0) {
+		act = memchr(r + 9, '/', n - 9);
+		idlen = act != NULL ? (size_t)(act - (r + 9)) : n - 9;
+		if (act == NULL)
+			p->route = ROUTE_DEVICE;
+		else if (v1 && seg_is(act, n - 9 - idlen, "/approve"))
+			p->route = ROUTE_APPROVE;
+		else if (v1 && seg_is(act, n - 9 - idlen, "/reject"))
+			p->route = ROUTE_REJECT;
+		else
+			return est_fail(EST_ERR_NOT_FOUND,
+			    "no such API resource");
+		return path_device_id(conf, r + 9, idlen, p->id);
 	} else
 		return est_fail(EST_ERR_NOT_FOUND, "no such API resource");
 	return EST_OK;
@@ -347,6 +366,130 @@ out:
 	return rc;
 }
 
+/* GET pending: the approval queue, in device-ID order (state: pending
+ * (default), approved, rejected or any; at most limit). */
+static enum est_err
+get_pending(struct est_ctx *ctx, const struct est_req *req,
+    struct est_resp *resp)
+{
+	struct est_pending *items = NULL;
+	enum est_pend_state state = PEND_WAITING;
+	char                sbuf[EST_MAX_PARAM];
+	json_t             *arr = NULL;
+	enum est_err        rc;
+	long                limit;
+	size_t              n, i;
+
+	if ((rc = query_int(req, "limit", EST_PENDING_LIST_MAX, 1,
+	    EST_PENDING_LIST_MAX, &limit)) ||
+	    (rc = query_str(req, "state", sbuf, sizeof(sbuf))))
+		return rc;
+	if (strcmp(sbuf, "any") == 0)
+		state = PEND_NONE;
+	else if (sbuf[0] != '\0') {
+		for (i = PEND_WAITING; i < PEND__MAX; i++)
+			if (strcmp(sbuf, est_pend_names[i]) == 0)
+				break;
+		if (i == PEND__MAX)
+			return est_fail(EST_ERR_BAD_REQUEST, "unknown state "
+			    "(pending, approved, rejected, any)");
+		state = (enum est_pend_state)i;
+	}
+	if ((items = calloc((size_t)limit, sizeof(*items))) == NULL)
+		return EST_ERR_NOMEM;
+	if ((rc = store_pending_list(ctx->store, state, items, (size_t)limit,
+	    &n)) != EST_OK)
+		goto out;
+	if ((arr = json_array()) == NULL) {
+		rc = EST_ERR_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		if (json_array_append_new(arr, json_pending(&items[i]))) {
+			rc = EST_ERR_NOMEM;
+			goto out;
+		}
+	rc = resp_json(resp, 200, json_pack("{s:o}", "items", arr));
+	arr = NULL;
+out:
+	json_decref(arr);
+	free(items);
+	return rc;
+}
+
+/*
+ * Reads the optional rejection reason of a POST body: empty, or a JSON
+ * object {"reason": "one line"}.  Returns EST_OK (reason "" when none)
+ * or EST_ERR_BAD_REQUEST / EST_ERR_MEDIA_TYPE with the reason.
+ */
+static enum est_err
+reject_reason(const struct est_req *req, char *out, size_t outsz)
+{
+	json_t      *o = NULL, *v;
+	enum est_err rc = EST_OK;
+
+	out[0] = '\0';
+	if (req->body_err != EST_OK)
+		return req->body_err;
+	if (req->body == NULL || req->body_len == 0)
+		return EST_OK;
+	if (!content_type_is(req->content_type, "application/json"))
+		return est_fail(EST_ERR_MEDIA_TYPE, "the body must be "
+		    "application/json: {\"reason\": \"...\"}");
+	if ((o = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES,
+	    NULL)) == NULL || !json_is_object(o)) {
+		rc = est_fail(EST_ERR_BAD_REQUEST, "the body is not a JSON "
+		    "object");
+		goto out;
+	}
+	if ((v = json_object_get(o, "reason")) != NULL) {
+		if (!json_is_string(v)) {
+			rc = est_fail(EST_ERR_BAD_REQUEST, "reason must be a "
+			    "string");
+			goto out;
+		}
+		if ((rc = queue_reason_check(json_string_value(v))) != EST_OK)
+			goto out;
+		snprintf(out, outsz, "%s", json_string_value(v));
+	}
+out:
+	json_decref(o);
+	return rc;
+}
+
+/* POST devices/{id}/approve or /reject: decides the device's waiting
+ * request (store_pending_decide()), audits it, answers {"device": id,
+ * "state": "approved" | "rejected"}. */
+static enum est_err
+decide_device(struct est_ctx *ctx, const struct est_req *req,
+    const char *id, int approve, struct est_resp *resp)
+{
+	struct est_event ev;
+	char             reason[EST_MAX_REJECT_REASON + 1];
+	enum est_err     rc;
+
+	reason[0] = '\0';
+	if ((rc = admin_csrf_check(req)) != EST_OK ||
+	    (!approve && (rc = reject_reason(req, reason, sizeof(reason)))))
+		return rc;
+	memset(&ev, 0, sizeof(ev));
+	snprintf(ev.user, sizeof(ev.user), "%s", req->remote_user);
+	snprintf(ev.ip, sizeof(ev.ip), "%s", req->remote_addr);
+	snprintf(ev.ua, sizeof(ev.ua), "%s", req->user_agent);
+	rc = store_pending_decide(ctx->store, id, approve, reason, &ev);
+	if (rc == EST_ERR_NOT_FOUND)
+		return est_fail(EST_ERR_NOT_FOUND, "device '%s' has no "
+		    "enrollment request", id);
+	if (rc != EST_OK)
+		return rc;
+	est_log(EST_LOG_INFO, "request of %s %s by %s from %s", id,
+	    approve ? "approved" : "rejected", req->remote_user,
+	    req->remote_addr);
+	audit_write(&ctx->conf, &ev);
+	return resp_json(resp, 200, json_pack("{s:o, s:s}", "device",
+	    json_text(id), "state", approve ? "approved" : "rejected"));
+}
+
 /* Refuses a method a route does not take: 405 with Allow. */
 static enum est_err
 bad_method(const struct est_req *req, struct est_resp *resp,
@@ -386,6 +529,14 @@ api(struct est_ctx *ctx, const struct est_req *req, struct est_resp *resp)
 	case ROUTE_EVENTS:
 		return get ? get_events(ctx, req, resp) :
 		    bad_method(req, resp, "GET, HEAD");
+	case ROUTE_PENDING:
+		return get ? get_pending(ctx, req, resp) :
+		    bad_method(req, resp, "GET, HEAD");
+	case ROUTE_APPROVE:
+	case ROUTE_REJECT:
+		return strcmp(req->method, "POST") == 0 ?
+		    decide_device(ctx, req, p.id, p.route == ROUTE_APPROVE,
+		    resp) : bad_method(req, resp, "POST");
 	}
 	return est_fail(EST_ERR_NOT_FOUND, "no such API resource");
 }

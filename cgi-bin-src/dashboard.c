@@ -9,6 +9,9 @@
  *   GET  /stats.json         the figures, for the page's auto-refresh
  *   GET  /device/<id>        one device: certificates, recent events
  *   POST /device/<id>/delete delete it (same-origin + X-EST-Admin header)
+ *   GET  /pending            enrollment requests waiting for approval
+ *   POST /device/<id>/approve, /device/<id>/reject (form body reason=...)
+ *                            decide one (same checks as delete)
  * Admin only: the web server asks for the password, and REMOTE_USER must
  * also be one of the config's admin_users.
  */
@@ -35,10 +38,10 @@
 
 /* The templates, loaded once per process. */
 enum page { P_HEAD, P_FOOT, P_INDEX, P_ROW, P_DEVICE, P_CERT, P_EVENT,
-	P__MAX };
+	P_PENDING, P_PEND_ROW, P__MAX };
 static const char *const page_files[P__MAX] = { "head.html", "foot.html",
 	"index.html", "device_row.html", "device.html", "cert_row.html",
-	"event_row.html" };
+	"event_row.html", "pending.html", "pending_row.html" };
 static struct est_tmpl pages[P__MAX];
 static int pages_ok;
 
@@ -60,6 +63,7 @@ struct view {
 	const struct est_device *dev;      /* current row or device page */
 	const struct est_cert   *cert;
 	const struct est_event  *ev;
+	const struct est_pending *pend;    /* current approval-queue row */
 };
 
 /* Writes unix time t as ISO 8601 in the configured zone (set once with
@@ -285,6 +289,39 @@ event_key(struct est_buf *b, const char *key, void *arg)
 	return 0;
 }
 
+/* Keys of an approval-queue row. */
+static int
+pend_key(struct est_buf *b, const char *key, void *arg)
+{
+	struct view              *v = arg;
+	const struct est_pending *p = v->pend;
+	char                      t[DASH_TIME_MAX];
+	char                      hex[2 * EST_KEY_HASH_LEN + 1];
+
+	if (strcmp(key, "id") == 0)
+		tmpl_put(b, p->id);
+	else if (strcmp(key, "id_url") == 0)
+		tmpl_put_url(b, p->id);
+	else if (strcmp(key, "label") == 0)
+		tmpl_put(b, p->label[0] ? p->label : "(default)");
+	else if (strcmp(key, "op") == 0)
+		tmpl_put(b, (unsigned)p->op < EST_OP__MAX ?
+		    est_op_names[p->op] : "?");
+	else if (strcmp(key, "requester") == 0)
+		tmpl_put(b, p->user);
+	else if (strcmp(key, "ip") == 0)
+		tmpl_put(b, p->ip);
+	else if (strcmp(key, "created") == 0) {
+		fmt_time(p->created, t);
+		tmpl_put(b, t);
+	} else if (strcmp(key, "key") == 0) {
+		est_hex(p->key_hash, sizeof(p->key_hash), hex);
+		tmpl_put(b, hex);
+	} else
+		return common_key(b, key, v);
+	return 0;
+}
+
 /* Callback adapters with the template engine's signature. */
 static int
 row_key(struct est_buf *b, const char *key, void *arg)
@@ -311,6 +348,9 @@ index_key(struct est_buf *b, const char *key, void *arg)
 
 	if (strcmp(key, "total") == 0)
 		buf_printf(b, "%llu", (unsigned long long)s->devices);
+	else if (strcmp(key, "pending") == 0)
+		buf_printf(b, "%llu",
+		    (unsigned long long)s->by_state[DEV_PENDING]);
 	else if (strcmp(key, "bootstrapped") == 0)
 		buf_printf(b, "%llu",
 		    (unsigned long long)s->by_state[DEV_BOOTSTRAPPED]);
@@ -565,6 +605,79 @@ page_delete(struct view *v, const char *id, struct est_resp *resp)
 	return resp_text(resp, 200, msg);
 }
 
+/* GET /pending: the requests waiting for approval, with approve and
+ * reject buttons. */
+static enum est_err
+page_pending(struct view *v, struct est_resp *resp)
+{
+	struct est_pending *items;
+	enum est_err        rc;
+	size_t              n = 0, i;
+
+	if ((items = calloc(EST_PENDING_LIST_MAX, sizeof(*items))) == NULL)
+		return EST_ERR_NOMEM;
+	if ((rc = store_pending_list(v->ctx->store, PEND_WAITING, items,
+	    EST_PENDING_LIST_MAX, &n)) != EST_OK)
+		goto out;
+	v->title = "approval queue";
+	for (i = 0; i < n; i++) {
+		v->pend = &items[i];
+		if ((rc = tmpl_render(&pages[P_PEND_ROW], &v->rows, pend_key,
+		    v)))
+			goto out;
+	}
+	if (n == 0)
+		buf_printf(&v->rows, "<tr><td colspan=\"8\" class=\"muted\">"
+		    "no request is waiting</td></tr>");
+	rc = render_page(v, P_PENDING, page_key, resp);
+out:
+	free(items);
+	return rc;
+}
+
+/*
+ * POST /device/<id>/approve or /reject (the form body's reason=...):
+ * decides the device's waiting request, with the delete button's
+ * cross-site checks.  Answers one line of text.
+ */
+static enum est_err
+page_decide(struct view *v, const char *id, int approve,
+    struct est_resp *resp)
+{
+	struct est_event ev;
+	char             reason[EST_MAX_REJECT_REASON + 1];
+	char             msg[EST_MAX_REASON + EST_MAX_PARAM];
+	enum est_err     rc;
+
+	reason[0] = '\0';
+	if ((rc = admin_csrf_check(v->req)) != EST_OK)
+		return rc;
+	if (!approve && v->req->body != NULL) {
+		rc = query_param(v->req->body, "reason", reason,
+		    sizeof(reason));
+		if (rc == EST_ERR_NOT_FOUND)
+			reason[0] = '\0';
+		else if (rc != EST_OK ||
+		    (rc = queue_reason_check(reason)) != EST_OK)
+			return est_fail(EST_ERR_BAD_REQUEST, "bad reason: %s",
+			    est_reason(rc));
+	}
+	memset(&ev, 0, sizeof(ev));
+	snprintf(ev.user, sizeof(ev.user), "%s", v->req->remote_user);
+	snprintf(ev.ip, sizeof(ev.ip), "%s", v->req->remote_addr);
+	snprintf(ev.ua, sizeof(ev.ua), "%s", v->req->user_agent);
+	rc = store_pending_decide(v->ctx->store, id, approve, reason, &ev);
+	if (rc == EST_ERR_NOT_FOUND)
+		return est_fail(EST_ERR_NOT_FOUND, "device '%s' has no "
+		    "enrollment request", id);
+	if (rc != EST_OK)
+		return rc;
+	audit_write(&v->ctx->conf, &ev);
+	snprintf(msg, sizeof(msg), "request of '%s' %s", id,
+	    approve ? "approved" : "rejected");
+	return resp_text(resp, 200, msg);
+}
+
 /* Loads the templates once per process. */
 static enum est_err
 load_pages(const struct est_conf *conf)
@@ -635,7 +748,13 @@ dashboard(struct est_ctx *ctx, const struct est_req *req,
 	path = req->path_info[0] != '\0' ? req->path_info : "/";
 	is_get = strcmp(req->method, "GET") == 0 ||
 	    strcmp(req->method, "HEAD") == 0;
-	if (strcmp(path, "/") == 0 || strcmp(path, "/stats.json") == 0) {
+	if (strcmp(path, "/pending") == 0) {
+		if (!is_get) {
+			resp->allow = "GET, HEAD";
+			return est_fail(EST_ERR_METHOD, "GET only");
+		}
+		rc = page_pending(&v, resp);
+	} else if (strcmp(path, "/") == 0 || strcmp(path, "/stats.json") == 0) {
 		if (!is_get) {
 			resp->allow = "GET, HEAD";
 			return est_fail(EST_ERR_METHOD, "GET only");
@@ -659,6 +778,13 @@ dashboard(struct est_ctx *ctx, const struct est_req *req,
 				return est_fail(EST_ERR_METHOD, "POST only");
 			}
 			rc = page_delete(&v, id, resp);
+		} else if (strcmp(path + plen, "/approve") == 0 ||
+		    strcmp(path + plen, "/reject") == 0) {
+			if (strcmp(req->method, "POST") != 0) {
+				resp->allow = "POST";
+				return est_fail(EST_ERR_METHOD, "POST only");
+			}
+			rc = page_decide(&v, id, path[plen + 1] == 'a', resp);
 		} else
 			rc = est_fail(EST_ERR_NOT_FOUND, "no such page");
 	} else

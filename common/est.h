@@ -42,7 +42,7 @@
 #define EST_TXN_RETRIES       8     /* deadlock retries per transaction */
 #define EST_CLOCK_SKEW_SECS   300   /* notBefore this far in the past */
 #define EST_B64_COLS          64    /* response base64 line length */
-#define EST_RETRY_AFTER_SECS  5     /* Retry-After on 503 */
+#define EST_RETRY_AFTER_SECS  5     /* Retry-After on 503 (and 202, 429) */
 #define EST_MIN_RSA_BITS      2048  /* smallest RSA key accepted */
 #define EST_DEFAULT_DAYS      365   /* operational certificate validity */
 #define EST_DEFAULT_BOOT_DAYS 30    /* bootstrap certificate validity */
@@ -61,6 +61,8 @@
 /* E(name, HTTP status, default one-line reason) */
 #define EST_ERRORS(E)                                                        \
 	E(EST_OK, 200, "ok")                                                 \
+	E(EST_PENDING, 202,                                                  \
+	  "enrollment request is waiting for approval; retry later")         \
 	E(EST_ERR_NOMEM, 500, "server out of memory")                        \
 	E(EST_ERR_INTERNAL, 500, "internal server error")                    \
 	E(EST_ERR_CONFIG, 500, "server configuration error")                 \
@@ -77,6 +79,7 @@
 	E(EST_ERR_FORBIDDEN, 403, "not allowed")                             \
 	E(EST_ERR_CERT_UNKNOWN, 403, "client certificate not issued here")   \
 	E(EST_ERR_CERT_REVOKED, 403, "client certificate is revoked")        \
+	E(EST_ERR_REJECTED, 403, "enrollment request rejected")              \
 	E(EST_ERR_CERT_SUPERSEDED, 403,                                      \
 	  "client certificate is not the device's current certificate")      \
 	E(EST_ERR_ID_MISMATCH, 403,                                          \
@@ -84,8 +87,10 @@
 	E(EST_ERR_NOT_FOUND, 404, "not found")                               \
 	E(EST_ERR_METHOD, 405, "method not allowed")                         \
 	E(EST_ERR_DUPLICATE, 409, "device already registered")               \
+	E(EST_ERR_CONFLICT, 409, "conflicts with the request's current state") \
 	E(EST_ERR_TOO_LARGE, 413, "request body too large")                  \
 	E(EST_ERR_MEDIA_TYPE, 415, "unsupported Content-Type")               \
+	E(EST_ERR_RATE_LIMITED, 429, "too many enrollments; retry later")    \
 	E(EST_ERR_NOT_IMPLEMENTED, 501, "not implemented")                   \
 	E(EST_ERR_STORE, 503, "certificate store unavailable, retry later")  \
 	E(EST_ERR_DEADLOCK, 503, "certificate store busy, retry later")      \
@@ -139,6 +144,26 @@ struct est_conf {
 	                           * the others from `labels` (conf.c) */
 	size_t  n_labels;
 	struct est_rev_conf *rev; /* revocation settings (conf_rev()) */
+};
+
+/* What a first contact for an already registered device ID gets. */
+enum est_dup {
+	DUP_REJECT,             /* 409 (the default, as python-est) */
+	DUP_REVOKE_PREVIOUS,    /* issue; revoke the device's older certs */
+	DUP_ALLOW,              /* issue; the old current one is superseded */
+	DUP__MAX
+};
+extern const char *const est_dup_names[DUP__MAX];
+
+/* The approval queue's part of a label's policy (queue.c,
+ * conf_queue()): struct est_policy's member `queue`. */
+struct est_queue_policy {
+	int          approval;    /* 1: first contact waits for approval */
+	int          retry_after; /* Retry-After of the 202, seconds */
+	enum est_dup duplicate;
+	int          rate_user;   /* enrollments per window per user; 0 off */
+	int          rate_device; /* ... per device ID; 0 off */
+	int          rate_window; /* seconds */
 };
 
 const char  *conf_path(void);
@@ -201,6 +226,8 @@ enum est_op {
 	EST_OP_OTHER,
 	EST_OP_DELETE,          /* an admin deleted the device (registry API) */
 	EST_OP_REVOKE,          /* an admin revoked the device's certificates */
+	EST_OP_APPROVE,         /* an admin approved a pending request */
+	EST_OP_REJECT,          /* an admin rejected a pending request */
 	EST_OP__MAX
 };
 extern const char *const est_op_names[EST_OP__MAX];
@@ -209,7 +236,7 @@ enum est_dev_state {
 	DEV_NONE,
 	DEV_BOOTSTRAPPED,
 	DEV_ENROLLED,
-	DEV_PENDING,            /* reserved: waiting for approval (not set yet) */
+	DEV_PENDING,            /* first request waits for approval (queue) */
 	DEV_REVOKED,            /* reserved: set by revocation (issue 4) */
 	DEV_STATE__MAX
 };
@@ -826,5 +853,111 @@ enum est_err ca_sign_label(const struct est_ca *, const struct est_label *,
                            size_t serial_len, int days, X509 **out);
 enum est_err csrattrs_body(const struct est_label *, char **b64,
                            size_t *len);
+
+/* ---- approval queue, duplicate policy, rate limits (queue.c, store.c) -- */
+
+/*
+ * A label may make first contact (bootstrap, Basic-auth simpleenroll)
+ * wait for an administrator (RFC 7030 4.2.3: 202 + Retry-After).  The
+ * request is kept in the store's pending database, one per device ID;
+ * see README "Approval queue" for the states and what a retry gets.
+ */
+#define EST_KEY_HASH_LEN        32      /* SHA-256 of a SubjectPublicKeyInfo */
+#define EST_MAX_LABEL_NAME      64      /* longest CA label name kept */
+#define EST_DEFAULT_RETRY_AFTER 60      /* Retry-After of a 202 (seconds) */
+#define EST_MAX_RETRY_AFTER     86400   /* largest retry_after configurable */
+#define EST_REJECTED_KEEP_SECS  (7 * 86400) /* a rejection answers 403 so long */
+#define EST_PENDING_LIST_MAX    500     /* pending requests listed at most */
+#define EST_DEFAULT_RATE_USER   1000    /* enrollments per window and user */
+#define EST_DEFAULT_RATE_DEVICE 100     /* ... and per device */
+#define EST_DEFAULT_RATE_WINDOW 3600    /* the window (seconds) */
+#define EST_MAX_RATE            1000000 /* largest limit configurable */
+#define EST_MAX_RATE_WINDOW     (30 * 86400) /* longest window */
+#define EST_MAX_REJECT_REASON   200     /* longest rejection reason given */
+
+enum est_pend_state {
+	PEND_NONE,
+	PEND_WAITING,           /* answered 202 until decided */
+	PEND_APPROVED,          /* the next retry with the key is issued */
+	PEND_REJECTED,          /* retries with the key get 403 + reason */
+	PEND__MAX
+};
+extern const char *const est_pend_names[PEND__MAX];
+
+/* A stored enrollment request (pending database, key = device ID). */
+struct est_pending {
+	char                id[EST_MAX_DEVICE_ID + 1];
+	enum est_pend_state state;
+	enum est_op         op;                     /* bootstrap, simpleenroll */
+	unsigned char       key_hash[EST_KEY_HASH_LEN];
+	char                label[EST_MAX_LABEL_NAME + 1]; /* "" = default */
+	char                user[EST_MAX_USER + 1]; /* who asked */
+	char                ip[EST_MAX_IP + 1];
+	int64_t             created;                /* unix seconds */
+	int64_t             decided;                /* 0 while waiting */
+	char                decided_by[EST_MAX_USER + 1];
+	char                reason[EST_MAX_REASON]; /* the rejection's */
+	unsigned char      *csr;                    /* DER, owned (or NULL) */
+	size_t              csr_len;
+};
+
+struct config_setting_t;
+enum est_err conf_queue(struct config_setting_t *section,
+                        const char *where, struct est_queue_policy *q);
+void         queue_policy_default(struct est_queue_policy *out);
+enum est_err csr_key_hash(X509_REQ *req,
+                          unsigned char out[EST_KEY_HASH_LEN]);
+void         pending_clear(struct est_pending *);
+enum est_err queue_reason_check(const char *reason);
+struct json_t *json_pending(const struct est_pending *);
+
+/*
+ * txn_pending_get: device id's request into out (csr malloc'd),
+ *   write-locked with for_update.  EST_ERR_NOT_FOUND if none.
+ * txn_pending_put: writes p (insert or overwrite).
+ * txn_pending_del: removes id's request (absent is not an error).
+ * txn_rate_take: counts one enrollment against the limit of (label,
+ *   kind 'u' user / 'd' device, name) in a fixed window of window secs
+ *   that starts with the first enrollment counted in it; at the limit
+ *   returns EST_ERR_RATE_LIMITED with *retry_after the seconds until
+ *   the window ends, counting nothing.  limit 0: nothing counted.  The
+ *   record stays write-locked until commit: call it last.
+ * txn_device_revoke_certs: every certificate of device id not yet
+ *   revoked becomes CERT_REVOKED with reason and revoked_at now; *n
+ *   (may be NULL) is how many.
+ * store_pending_list: requests in state (PEND_NONE: any), ID order, at
+ *   most max into items (csr not read), *n set.
+ * store_pending_decide: approves (approve 1) or rejects a waiting
+ *   request in one synced transaction with its event ev (user, ip, ua
+ *   filled by the caller); a rejection removes the device's DEV_PENDING
+ *   record and keeps the request (state, reason) to answer retries.
+ *   EST_ERR_NOT_FOUND without a request, EST_ERR_CONFLICT when it is
+ *   already decided.
+ */
+enum est_err txn_pending_get(struct est_txn *, const char *id,
+                             struct est_pending *out, int for_update);
+enum est_err txn_pending_put(struct est_txn *, const struct est_pending *);
+enum est_err txn_pending_del(struct est_txn *, const char *id);
+enum est_err txn_rate_take(struct est_txn *, const char *label, int kind,
+                           const char *name, int limit, int window,
+                           int64_t now, int *retry_after);
+enum est_err txn_device_revoke_certs(struct est_txn *, const char *id,
+                                     int reason, int64_t now, size_t *n);
+enum est_err store_pending_list(struct est_store *, enum est_pend_state,
+                                struct est_pending *items, size_t max,
+                                size_t *n);
+enum est_err store_pending_decide(struct est_store *, const char *id,
+                                  int approve, const char *reason,
+                                  struct est_event *ev);
+
+/* ---- store disk space (space.c) --------------------------------------- */
+
+#define EST_STORE_MIN_FREE   (32 * 1024 * 1024) /* bytes a write transaction
+                                  * needs free on the store's file system:
+                                  * a new log file (10 MB, written out
+                                  * whole) and a checkpoint's pages */
+#define EST_STORE_MIN_INODES 16  /* inodes it needs free (new log files) */
+enum est_err space_preallocate(const char *dir);
+enum est_err space_check(const char *dir);
 
 #endif /* EST_H */

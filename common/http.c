@@ -324,7 +324,8 @@ resp_text(struct est_resp *resp, int status, const char *text)
 
 /*
  * Turns resp into the error response for e: its status (EST_ERRORS), a
- * one-line text/plain reason, Retry-After on 503, WWW-Authenticate on
+ * one-line text/plain reason, Retry-After on 202, 429 and 503 (the
+ * handler's value, else EST_RETRY_AFTER_SECS), WWW-Authenticate on
  * 401.  The Allow header a handler set for 405 is kept.
  */
 void
@@ -334,7 +335,10 @@ resp_error(struct est_resp *resp, enum est_err e)
 
 	if (resp_text(resp, status, est_reason(e)) != EST_OK)
 		resp->status = 500;
-	if (status == 503)
+	/* RFC 7030 4.2.3 (202), RFC 6585 4 (429), RFC 7231 6.6.4 (503):
+	 * when to retry; a handler may have set its own value. */
+	if ((status == 202 || status == 429 || status == 503) &&
+	    resp->retry_after <= 0)
 		resp->retry_after = EST_RETRY_AFTER_SECS;
 	if (status == 401)
 		resp->www_auth = 1;

@@ -92,8 +92,8 @@ set(json_t *obj, const char *key, json_t *v)
 	return json_object_set_new(obj, key, v);
 }
 
-/* Returns what an event's outcome is called: issued, refused, deleted
- * or ok. */
+/* Returns what an event's outcome is called: issued, refused, deleted,
+ * approved, rejected, pending (a 202 of the approval queue) or ok. */
 const char *
 event_outcome(const struct est_event *ev)
 {
@@ -101,6 +101,12 @@ event_outcome(const struct est_event *ev)
 		return "refused";
 	if (ev->op == EST_OP_DELETE)
 		return "deleted";
+	if (ev->op == EST_OP_APPROVE)
+		return "approved";
+	if (ev->op == EST_OP_REJECT)
+		return "rejected";
+	if (ev->status == 202)
+		return "pending";
 	if (ev->status == 200 && (ev->op == EST_OP_BOOTSTRAP ||
 	    ev->op == EST_OP_SIMPLEENROLL || ev->op == EST_OP_SIMPLEREENROLL))
 		return "issued";

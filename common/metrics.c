@@ -72,6 +72,7 @@ struct metrics_endpoint {
 	_Atomic uint64_t buckets[METRICS_BUCKETS + 1]; /* not cumulative */
 	_Atomic uint64_t sum_us;
 	_Atomic uint64_t count;
+	_Atomic uint64_t pending;  /* 202 answers (also in classes[2]) */
 };
 
 /* The shared file's layout. */
@@ -214,6 +215,8 @@ metrics_observe(const char *prog, int status, enum est_err rc,
 	atomic_fetch_add_explicit(&ep->sum_us, elapsed_us,
 	    memory_order_relaxed);
 	atomic_fetch_add_explicit(&ep->count, 1, memory_order_relaxed);
+	if (status == 202)
+		atomic_fetch_add_explicit(&ep->pending, 1, memory_order_relaxed);
 	if (ep_enrolls(e) && status >= 400 && status < 500 &&
 	    (unsigned)rc < EST_ERR__MAX)
 		atomic_fetch_add_explicit(&map->refusals[rc], 1,
@@ -257,8 +260,9 @@ render_requests(struct est_buf *b)
 	int                      c;
 
 	buf_printf(b, "# HELP estcgi_enrollments_total Answers of the "
-	    "enrollment endpoints by outcome (issued 2xx, refused 4xx, "
-	    "error 5xx).\n# TYPE estcgi_enrollments_total counter\n");
+	    "enrollment endpoints by outcome (issued 2xx but 202, pending "
+	    "202, refused 4xx, error 5xx).\n"
+	    "# TYPE estcgi_enrollments_total counter\n");
 	for (i = 0; i < EP__MAX; i++) {
 		if (!ep_enrolls((enum metrics_ep)i))
 			continue;
@@ -267,7 +271,11 @@ render_requests(struct est_buf *b)
 				buf_printf(b, "estcgi_enrollments_total{endpoint="
 				    "\"%s\",outcome=\"%s\"} %llu\n", ep_names[i],
 				    outcome[c], (unsigned long long)
-				    ld(&map->ep[i].classes[c]));
+				    (ld(&map->ep[i].classes[c]) - (c == 2 ?
+				    ld(&map->ep[i].pending) : 0)));
+		buf_printf(b, "estcgi_enrollments_total{endpoint=\"%s\","
+		    "outcome=\"pending\"} %llu\n", ep_names[i],
+		    (unsigned long long)ld(&map->ep[i].pending));
 	}
 	buf_printf(b, "# HELP estcgi_refusals_total Refused enrollment "
 	    "requests by reason (refusals by the web server itself, such "

@@ -20,6 +20,11 @@
  *                    by stored state, in ID order) and 'x' + notAfter
  *                    (8 BE) + ID, data the state byte (devices by expiry
  *                    of the current certificate; revoked ones left out)
+ *   pending          btree, key = device ID: its enrollment request
+ *                    waiting for approval, approved or rejected
+ *                    (approval queue section at the end)
+ *   ratelimit        btree, key = label + NUL + 'u' user / 'd' device +
+ *                    name, data = version + window start + count
  *   counters         btree, value = 8-byte BE signed count; keys
  *                    's' + state (devices by state), 'x' + hour (4 BE,
  *                    unix hours) of notAfter (expiry buckets, as devidx
@@ -67,6 +72,8 @@
 #define STORE_DB_EV_BY_DEV "events_by_device"
 #define STORE_DB_DEVIDX    "devidx"
 #define STORE_DB_COUNTERS  "counters"
+#define STORE_DB_PENDING   "pending"   /* approval queue */
+#define STORE_DB_RATE      "ratelimit" /* rate-limit windows */
 #define STORE_DB_REVOKED   "revoked"
 #define STORE_MAX_LOCKS    20000 /* lock table (set when the env is made) */
 #define STORE_REC_V2       2     /* device record with notAfter */
@@ -119,7 +126,7 @@ enum store_mode {
 
 const char *const est_op_names[EST_OP__MAX] = {
 	"none", "cacerts", "simpleenroll", "simplereenroll", "bootstrap",
-	"other", "delete", "revoke"
+	"other", "delete", "revoke", "approve", "reject"
 };
 
 const char *const est_dev_state_names[DEV_STATE__MAX] = {
@@ -139,6 +146,8 @@ struct est_store {
 	DB     *events;
 	DB     *ev_by_dev;
 	DB     *devidx;
+	DB     *pending;    /* approval queue (queue section) */
+	DB     *rate;       /* rate-limit windows (queue section) */
 	DB     *counters;
 	DB     *revoked;    /* revoked index (revocation section) */
 	int     bulk;       /* store_bulk(): no log flush, rare checkpoints */
@@ -663,6 +672,7 @@ store_dbs_close(struct est_store *st)
 {
 	DB   **dbs[] = { &st->by_device, &st->certs, &st->devices,
 	                 &st->ev_by_dev, &st->events, &st->devidx,
+	                 &st->pending, &st->rate,
 	                 &st->counters, &st->revoked };
 	size_t i;
 	int    ret;
@@ -742,6 +752,12 @@ store_dbs_open_once(struct est_store *st, const char **what)
 		return ret;
 	*what = STORE_DB_DEVIDX;
 	if ((ret = store_db_open(st, &st->devidx, *what, 0)) != 0)
+		return ret;
+	*what = STORE_DB_PENDING;
+	if ((ret = store_db_open(st, &st->pending, *what, 0)) != 0)
+		return ret;
+	*what = STORE_DB_RATE;
+	if ((ret = store_db_open(st, &st->rate, *what, 0)) != 0)
 		return ret;
 	*what = STORE_DB_COUNTERS;
 	if ((ret = store_db_open(st, &st->counters, *what, 0)) != 0)
@@ -1151,6 +1167,31 @@ txn_read_flags(const struct est_txn *t)
 	return t->tid != NULL ? DB_RMW : 0;
 }
 
+/* Reads the record keyed by device id in db (devices, pending) with
+ * get flags into data (malloc'd: the caller frees data->data, also on
+ * error) and key (pointing into kbuf).  what names the read in errors.
+ * Returns EST_OK, EST_ERR_NOT_FOUND, EST_ERR_INTERNAL or txn_fail()'s
+ * error. */
+static enum est_err
+txn_id_get(struct est_txn *t, DB *db, const char *id, u_int32_t flags,
+    const char *what, char kbuf[EST_MAX_DEVICE_ID], DBT *key, DBT *data)
+{
+	enum est_err rc;
+	int          ret;
+
+	memset(data, 0, sizeof(*data));
+	data->flags = DB_DBT_MALLOC;
+	if ((rc = txn_usable(t)) != EST_OK ||
+	    (rc = device_key(id, kbuf, key)) != EST_OK)
+		return rc;
+	ret = db->get(db, t->tid, key, data, flags);
+	if (ret == DB_NOTFOUND)
+		return EST_ERR_NOT_FOUND;
+	if (ret != 0)
+		return txn_fail(t, what, ret);
+	return EST_OK;
+}
+
 /* Reads device id into out, write-locking it until the transaction
  * ends.  Returns EST_OK, EST_ERR_NOT_FOUND (out zeroed),
  * EST_ERR_DEADLOCK, EST_ERR_INTERNAL or EST_ERR_STORE. */
@@ -1160,23 +1201,11 @@ txn_device_get(struct est_txn *t, const char *id, struct est_device *out)
 	char         kbuf[EST_MAX_DEVICE_ID];
 	DBT          key, data;
 	enum est_err rc;
-	int          ret;
 
 	memset(out, 0, sizeof(*out));
-	memset(&data, 0, sizeof(data));
-	data.flags = DB_DBT_MALLOC;
-	if ((rc = txn_usable(t)) != EST_OK ||
-	    (rc = device_key(id, kbuf, &key)) != EST_OK)
-		goto out;
-	ret = t->st->devices->get(t->st->devices, t->tid, &key, &data,
-	    txn_read_flags(t));
-	if (ret == DB_NOTFOUND)
-		rc = EST_ERR_NOT_FOUND;
-	else if (ret != 0)
-		rc = txn_fail(t, "read device", ret);
-	else
+	if ((rc = txn_id_get(t, t->st->devices, id, txn_read_flags(t),
+	    "read device", kbuf, &key, &data)) == EST_OK)
 		rc = device_decode(&key, &data, out);
-out:
 	free(data.data);
 	return rc;
 }
@@ -2762,6 +2791,9 @@ delete_fn(struct est_txn *t, void *arg)
 		return txn_fail(t, "delete device", ret);
 	if ((rc = dev_index_change(t, &dev, NULL)) != EST_OK)
 		return rc;
+	/* Its enrollment request, whatever its state, goes too. */
+	if ((rc = txn_pending_del(t, a->id)) != EST_OK)
+		return rc;
 	a->ev->time_us = 0;
 	return txn_event_add(t, a->ev);
 }
@@ -3136,4 +3168,453 @@ store_device_revoke(struct est_store *st, const char *id, int reason,
 	certs_reset(&a.certs);
 	free(a.certs.all);
 	return rc;
+}
+
+/* ---- approval queue: pending requests ------------------------------------- */
+
+/* Largest encoded pending request (see pending_encode()). */
+#define PEND_REC_MAX  (1 + 1 + 1 + 8 + 8 + 1 + EST_KEY_HASH_LEN +          \
+                       2 + EST_MAX_LABEL_NAME + 2 + EST_MAX_USER +         \
+                       2 + EST_MAX_IP + 2 + EST_MAX_USER +                 \
+                       2 + EST_MAX_REASON + 2 + EST_MAX_BODY)
+
+/* Encodes pending request p (v1: version, state, op, created, decided,
+ * key hash, label, user, ip, decided_by, reason, CSR DER; the device ID
+ * is the key) into buf (PEND_REC_MAX bytes).  Returns the record length,
+ * or 0 if a field is out of range. */
+static size_t
+pending_encode(const struct est_pending *p, unsigned char *buf)
+{
+	struct enc e = { buf, PEND_REC_MAX, 0, 0 };
+	size_t     label, user, ip, by, reason;
+
+	if ((unsigned)p->state >= PEND__MAX || (unsigned)p->op >= EST_OP__MAX ||
+	    p->csr_len > EST_MAX_BODY || (p->csr_len > 0 && p->csr == NULL) ||
+	    field_len(p->label, sizeof(p->label), &label) == -1 ||
+	    field_len(p->user, sizeof(p->user), &user) == -1 ||
+	    field_len(p->ip, sizeof(p->ip), &ip) == -1 ||
+	    field_len(p->decided_by, sizeof(p->decided_by), &by) == -1 ||
+	    field_len(p->reason, sizeof(p->reason), &reason) == -1)
+		return 0;
+	enc_uint(&e, STORE_REC_V1, 1);
+	enc_uint(&e, (uint64_t)p->state, 1);
+	enc_uint(&e, (uint64_t)p->op, 1);
+	enc_uint(&e, (uint64_t)p->created, 8);
+	enc_uint(&e, (uint64_t)p->decided, 8);
+	enc_blob8(&e, p->key_hash, sizeof(p->key_hash));
+	enc_str(&e, p->label, label);
+	enc_str(&e, p->user, user);
+	enc_str(&e, p->ip, ip);
+	enc_str(&e, p->decided_by, by);
+	enc_str(&e, p->reason, reason);
+	enc_uint(&e, p->csr_len, 2);
+	enc_bytes(&e, p->csr, p->csr_len);
+	return e.overflow ? 0 : e.len;
+}
+
+/* Decodes the pending request under key (the device ID) into out; the
+ * CSR is copied (malloc'd) only with want_csr.  Returns EST_OK,
+ * EST_ERR_NOMEM or EST_ERR_INTERNAL for a malformed record. */
+static enum est_err
+pending_decode(const DBT *key, const DBT *data, struct est_pending *out,
+    int want_csr)
+{
+	struct dec           d = { data->data, data->size, 0, 0 };
+	const unsigned char *csr;
+	unsigned             state, op;
+	size_t               hlen, clen;
+
+	memset(out, 0, sizeof(*out));
+	if (key->size == 0 || key->size > EST_MAX_DEVICE_ID)
+		goto bad;
+	memcpy(out->id, key->data, key->size);
+	if (dec_uint(&d, 1) != STORE_REC_V1)
+		goto bad;
+	state = (unsigned)dec_uint(&d, 1);
+	op = (unsigned)dec_uint(&d, 1);
+	out->created = (int64_t)dec_uint(&d, 8);
+	out->decided = (int64_t)dec_uint(&d, 8);
+	dec_blob8(&d, out->key_hash, sizeof(out->key_hash), &hlen);
+	dec_str(&d, out->label, sizeof(out->label));
+	dec_str(&d, out->user, sizeof(out->user));
+	dec_str(&d, out->ip, sizeof(out->ip));
+	dec_str(&d, out->decided_by, sizeof(out->decided_by));
+	dec_str(&d, out->reason, sizeof(out->reason));
+	clen = (size_t)dec_uint(&d, 2);
+	csr = dec_take(&d, clen);
+	if (d.bad || d.off != d.len || hlen != EST_KEY_HASH_LEN ||
+	    state == PEND_NONE || state >= PEND__MAX || op >= EST_OP__MAX ||
+	    clen > EST_MAX_BODY)
+		goto bad;
+	out->state = (enum est_pend_state)state;
+	out->op = (enum est_op)op;
+	out->csr_len = clen;
+	if (want_csr && clen > 0) {
+		if ((out->csr = malloc(clen)) == NULL) {
+			memset(out, 0, sizeof(*out));
+			return est_fail(EST_ERR_NOMEM, "store: out of memory");
+		}
+		memcpy(out->csr, csr, clen);
+	}
+	return EST_OK;
+bad:
+	memset(out, 0, sizeof(*out));
+	return est_fail(EST_ERR_INTERNAL, "store: malformed pending request");
+}
+
+/* Reads device id's pending request into out (out->csr malloc'd; free
+ * with pending_clear()), write-locked until the transaction ends with
+ * for_update, else read-locked (the pending database is small: every
+ * first contact reads it, few write it).  Returns EST_OK,
+ * EST_ERR_NOT_FOUND (out zeroed), EST_ERR_NOMEM, EST_ERR_DEADLOCK,
+ * EST_ERR_INTERNAL or EST_ERR_STORE. */
+enum est_err
+txn_pending_get(struct est_txn *t, const char *id, struct est_pending *out,
+    int for_update)
+{
+	char         kbuf[EST_MAX_DEVICE_ID];
+	DBT          key, data;
+	enum est_err rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = txn_id_get(t, t->st->pending, id, for_update ?
+	    txn_read_flags(t) : 0, "read pending request", kbuf, &key,
+	    &data)) == EST_OK)
+		rc = pending_decode(&key, &data, out, 1);
+	free(data.data);
+	return rc;
+}
+
+/* Writes pending request p (inserting or overwriting p->id's).  Returns
+ * EST_OK, EST_ERR_NOMEM, EST_ERR_DEADLOCK, EST_ERR_INTERNAL or
+ * EST_ERR_STORE. */
+enum est_err
+txn_pending_put(struct est_txn *t, const struct est_pending *p)
+{
+	char           kbuf[EST_MAX_DEVICE_ID];
+	unsigned char *buf = NULL;
+	DBT            key, data;
+	enum est_err   rc;
+	size_t         len;
+	int            ret;
+
+	if ((rc = txn_usable(t)) != EST_OK ||
+	    (rc = device_key(p->id, kbuf, &key)) != EST_OK)
+		return rc;
+	if ((buf = malloc(PEND_REC_MAX)) == NULL)
+		return est_fail(EST_ERR_NOMEM, "store: out of memory");
+	if ((len = pending_encode(p, buf)) == 0) {
+		rc = est_fail(EST_ERR_INTERNAL, "store: pending request of %s "
+		    "has a field out of range", p->id);
+		goto out;
+	}
+	memset(&data, 0, sizeof(data));
+	data.data = buf;
+	data.size = (u_int32_t)len;
+	if ((ret = t->st->pending->put(t->st->pending, t->tid, &key, &data,
+	    0)) != 0)
+		rc = txn_fail(t, "write pending request", ret);
+out:
+	free(buf);
+	return rc;
+}
+
+/* Removes device id's pending request; none is not an error.  Returns
+ * EST_OK or a store error. */
+enum est_err
+txn_pending_del(struct est_txn *t, const char *id)
+{
+	char         kbuf[EST_MAX_DEVICE_ID];
+	DBT          key;
+	enum est_err rc;
+	int          ret;
+
+	if ((rc = txn_usable(t)) != EST_OK ||
+	    (rc = device_key(id, kbuf, &key)) != EST_OK)
+		return rc;
+	ret = t->st->pending->del(t->st->pending, t->tid, &key, 0);
+	if (ret != 0 && ret != DB_NOTFOUND)
+		return txn_fail(t, "delete pending request", ret);
+	return EST_OK;
+}
+
+/* Removes device record dev (as read under lock) with its index entries
+ * and counters.  Returns EST_OK or a store error. */
+static enum est_err
+txn_device_del(struct est_txn *t, const struct est_device *dev)
+{
+	char         kbuf[EST_MAX_DEVICE_ID];
+	DBT          key;
+	enum est_err rc;
+	int          ret;
+
+	if ((rc = device_key(dev->id, kbuf, &key)) != EST_OK)
+		return rc;
+	if ((ret = t->st->devices->del(t->st->devices, t->tid, &key, 0)) != 0)
+		return txn_fail(t, "delete device", ret);
+	return dev_index_change(t, dev, NULL);
+}
+
+/* Revokes (txn_cert_revoke(): status CERT_REVOKED, reason, revoked_at
+ * now, into the revoked index) every certificate of device id not yet
+ * revoked, in t; *n (if not NULL) is set to how many.  Returns EST_OK, EST_ERR_NOMEM or a store error. */
+enum est_err
+txn_device_revoke_certs(struct est_txn *t, const char *id, int reason,
+    int64_t now, size_t *n)
+{
+	struct certs_arg a;
+	enum est_err     rc;
+	size_t           i, done = 0;
+
+	memset(&a, 0, sizeof(a));
+	a.id = id;
+	a.want_der = 1;    /* the update rewrites whole records */
+	if ((rc = device_certs_fn(t, &a)) != EST_OK)
+		goto out;
+	for (i = 0; i < a.nall; i++) {
+		if (a.all[i].status == CERT_REVOKED)
+			continue;
+		if ((rc = txn_cert_revoke(t, &a.all[i], reason, now)) != EST_OK)
+			goto out;
+		done++;
+	}
+out:
+	if (n != NULL)
+		*n = done;
+	certs_reset(&a);
+	free(a.all);
+	return rc;
+}
+
+struct pend_list_arg {
+	enum est_pend_state state;  /* PEND_NONE: any */
+	struct est_pending *items;
+	size_t              max;
+	size_t              n;
+};
+
+/* store_pending_list()'s body: walks the pending database in ID order
+ * (at most EST_LIST_SCAN_MAX records). */
+static enum est_err
+pending_list_fn(struct est_txn *t, void *arg)
+{
+	struct pend_list_arg *a = arg;
+	struct est_pending    p;
+	DBC                  *c = NULL;
+	DBT                   key, data;
+	enum est_err          rc;
+	size_t                scanned = 0;
+	int                   ret;
+
+	a->n = 0;
+	if ((rc = txn_usable(t)) != EST_OK)
+		return rc;
+	if ((ret = t->st->pending->cursor(t->st->pending, t->tid, &c, 0)) != 0)
+		return txn_fail(t, "open cursor", ret);
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	key.flags = DB_DBT_REALLOC;
+	data.flags = DB_DBT_REALLOC;
+	while (a->n < a->max && scanned++ < EST_LIST_SCAN_MAX) {
+		if ((ret = c->get(c, &key, &data, DB_NEXT)) == DB_NOTFOUND)
+			break;
+		if (ret != 0) {
+			rc = txn_fail(t, "read pending requests", ret);
+			break;
+		}
+		if (pending_decode(&key, &data, &p, 0) != EST_OK) {
+			est_log(EST_LOG_WARN, "store: malformed pending request "
+			    "skipped");
+			continue;
+		}
+		if (a->state == PEND_NONE || p.state == a->state)
+			a->items[a->n++] = p;
+	}
+	free(key.data);
+	free(data.data);
+	if ((ret = c->close(c)) != 0 && rc == EST_OK)
+		rc = txn_fail(t, "close cursor", ret);
+	return rc;
+}
+
+/*
+ * Lists pending requests in state (PEND_NONE: every state) in device-ID
+ * order, at most max into items (the caller's array; csr NULL), and
+ * sets *n.  Reads at most EST_LIST_SCAN_MAX records.  Returns EST_OK or
+ * a store error.
+ */
+enum est_err
+store_pending_list(struct est_store *st, enum est_pend_state state,
+    struct est_pending *items, size_t max, size_t *n)
+{
+	struct pend_list_arg a;
+	enum est_err         rc;
+
+	memset(&a, 0, sizeof(a));
+	a.state = state;
+	a.items = items;
+	a.max = max;
+	rc = store_loop(st, pending_list_fn, &a, STORE_NOTXN);
+	*n = rc == EST_OK ? a.n : 0;
+	return rc;
+}
+
+struct decide_arg {
+	const char       *id;
+	int               approve;
+	const char       *reason;
+	struct est_event *ev;
+};
+
+/* store_pending_decide()'s transaction. */
+static enum est_err
+decide_fn(struct est_txn *t, void *arg)
+{
+	struct decide_arg *a = arg;
+	struct est_pending p;
+	struct est_device  dev;
+	enum est_err       rc;
+	int                has_dev;
+
+	/* The device first, as an enrollment locks it (lock order). */
+	rc = txn_device_get(t, a->id, &dev);
+	if (rc != EST_OK && rc != EST_ERR_NOT_FOUND)
+		return rc;
+	has_dev = rc == EST_OK;
+	if ((rc = txn_pending_get(t, a->id, &p, 1)) != EST_OK)
+		return rc;
+	if (p.state != PEND_WAITING) {
+		rc = est_fail(EST_ERR_CONFLICT, "the request of '%s' is "
+		    "already %s", a->id, est_pend_names[p.state]);
+		goto out;
+	}
+	p.state = a->approve ? PEND_APPROVED : PEND_REJECTED;
+	p.decided = (int64_t)time(NULL);
+	snprintf(p.decided_by, sizeof(p.decided_by), "%s", a->ev->user);
+	snprintf(p.reason, sizeof(p.reason), "%s", a->reason);
+	if (!a->approve) {
+		/* The CSR is not needed to answer 403; the device record
+		 * that only said "pending" goes. */
+		free(p.csr);
+		p.csr = NULL;
+		p.csr_len = 0;
+		if (has_dev && dev.state == DEV_PENDING &&
+		    (rc = txn_device_del(t, &dev)) != EST_OK)
+			goto out;
+	}
+	if ((rc = txn_pending_put(t, &p)) != EST_OK)
+		goto out;
+	a->ev->time_us = 0;
+	rc = txn_event_add(t, a->ev);
+out:
+	pending_clear(&p);
+	return rc;
+}
+
+/*
+ * Approves (approve 1) or rejects (with reason, "" for none) the waiting
+ * request of device id in one synced transaction that also records ev
+ * (the caller fills user, ip and ua; op, status 200, device and reason
+ * are set here).  An approved request is issued at the device's next
+ * retry with the same key; a rejected one answers 403 with the reason.
+ * Returns EST_OK, EST_ERR_NOT_FOUND (no request), EST_ERR_CONFLICT
+ * (already decided), or a store error.
+ */
+enum est_err
+store_pending_decide(struct est_store *st, const char *id, int approve,
+    const char *reason, struct est_event *ev)
+{
+	struct decide_arg a;
+
+	a.id = id;
+	a.approve = approve;
+	a.reason = reason != NULL ? reason : "";
+	a.ev = ev;
+	ev->op = approve ? EST_OP_APPROVE : EST_OP_REJECT;
+	ev->status = 200;
+	ev->serial_len = 0;
+	snprintf(ev->device, sizeof(ev->device), "%s", id);
+	snprintf(ev->reason, sizeof(ev->reason), "%s%s%s",
+	    approve ? "approved" : "rejected", a.reason[0] ? ": " : "",
+	    a.reason);
+	return store_run(st, decide_fn, &a);
+}
+
+/* ---- rate limits ------------------------------------------------------------ */
+
+#define RATE_KEY_MAX  (EST_MAX_LABEL_NAME + 1 + 1 + EST_MAX_USER)
+#define RATE_REC_LEN  (1 + 8 + 4)  /* version, window start, count */
+
+/*
+ * Counts one enrollment against (label, kind, name): the record holds
+ * the start of the current window and the enrollments counted in it; a
+ * window is `window` seconds from the first enrollment counted after the
+ * previous one ended (a fixed window, not sliding).  At limit, returns
+ * EST_ERR_RATE_LIMITED with *retry_after the seconds left in the window
+ * and writes nothing; limit 0 counts nothing.  The record is
+ * write-locked until t ends, so all workers count together.  Returns
+ * EST_OK, EST_ERR_RATE_LIMITED or a store error.
+ */
+enum est_err
+txn_rate_take(struct est_txn *t, const char *label, int kind,
+    const char *name, int limit, int window, int64_t now, int *retry_after)
+{
+	unsigned char kbuf[RATE_KEY_MAX], vbuf[RATE_REC_LEN];
+	DBT           key, data;
+	DB           *db = t->st->rate;
+	size_t        llen = strnlen(label, EST_MAX_LABEL_NAME + 1);
+	size_t        nlen = strnlen(name, EST_MAX_USER + 1);
+	int64_t       start = now;
+	uint32_t      count = 0;
+	enum est_err  rc;
+	int           ret;
+
+	*retry_after = 0;
+	if (limit <= 0 || nlen == 0)
+		return EST_OK;
+	if ((rc = txn_usable(t)) != EST_OK)
+		return rc;
+	if (llen > EST_MAX_LABEL_NAME || nlen > EST_MAX_USER)
+		return est_fail(EST_ERR_INTERNAL, "store: rate-limit key too "
+		    "long");
+	memcpy(kbuf, label, llen);
+	kbuf[llen] = '\0';
+	kbuf[llen + 1] = (unsigned char)kind;
+	memcpy(kbuf + llen + 2, name, nlen);
+	memset(&key, 0, sizeof(key));
+	key.data = kbuf;
+	key.size = (u_int32_t)(llen + 2 + nlen);
+	memset(&data, 0, sizeof(data));
+	data.data = vbuf;
+	data.ulen = sizeof(vbuf);
+	data.flags = DB_DBT_USERMEM;
+	ret = db->get(db, t->tid, &key, &data, txn_read_flags(t));
+	if (ret == 0 && data.size == RATE_REC_LEN && vbuf[0] == STORE_REC_V1) {
+		start = (int64_t)get_be(vbuf + 1, 8);
+		count = (uint32_t)get_be(vbuf + 9, 4);
+	} else if (ret == 0 || ret == DB_BUFFER_SMALL)
+		est_log(EST_LOG_WARN, "store: malformed rate-limit record "
+		    "replaced");
+	else if (ret != DB_NOTFOUND)
+		return txn_fail(t, "read rate limit", ret);
+	if (now >= start + window || now < start) {
+		start = now;
+		count = 0;
+	}
+	if (count >= (uint32_t)limit) {
+		*retry_after = (int)(start + window - now);
+		return est_fail(EST_ERR_RATE_LIMITED, "rate limit: %d "
+		    "enrollments per %d s for %s '%s' reached; retry in %d s",
+		    limit, window, kind == 'u' ? "user" : "device", name,
+		    *retry_after);
+	}
+	vbuf[0] = STORE_REC_V1;
+	put_be(vbuf + 1, (uint64_t)start, 8);
+	put_be(vbuf + 9, count + 1, 4);
+	memset(&data, 0, sizeof(data));
+	data.data = vbuf;
+	data.size = RATE_REC_LEN;
+	if ((ret = db->put(db, t->tid, &key, &data, 0)) != 0)
+		return txn_fail(t, "write rate limit", ret);
+	return EST_OK;
 }

@@ -208,6 +208,24 @@ error_responses(void **state)
 	assert_non_null(strstr(f.out, "Retry-After: 5\r\n"));
 	resp_free(&resp);
 
+	/* 202 and 429 carry Retry-After too: the handler's value, else
+	 * the default. */
+	f.out_len = 0;
+	resp_init(&resp);
+	resp.retry_after = 1234;
+	resp_error(&resp, EST_ERR_RATE_LIMITED);
+	assert_int_equal(resp_write(&resp, fake_write, &f), 0);
+	assert_non_null(strstr(f.out, "Status: 429 Too Many Requests\r\n"));
+	assert_non_null(strstr(f.out, "Retry-After: 1234\r\n"));
+	resp_free(&resp);
+	f.out_len = 0;
+	resp_init(&resp);
+	resp_error(&resp, EST_PENDING);
+	assert_int_equal(resp_write(&resp, fake_write, &f), 0);
+	assert_non_null(strstr(f.out, "Status: 202 Accepted\r\n"));
+	assert_non_null(strstr(f.out, "Retry-After: 5\r\n"));
+	resp_free(&resp);
+
 	f.out_len = 0;
 	resp_init(&resp);
 	resp_error(&resp, EST_ERR_UNAUTHENTICATED);
@@ -252,13 +270,18 @@ error_table(void **state)
 	(void)state;
 	assert_int_equal(est_err_status(EST_OK), 200);
 	for (e = 1; e < EST_ERR__MAX; e++) {
-		assert_true(est_err_status((enum est_err)e) >= 400);
+		/* RFC 7030 4.2.3: the one non-error answer besides 200. */
+		if (e == EST_PENDING)
+			assert_int_equal(est_err_status((enum est_err)e), 202);
+		else
+			assert_true(est_err_status((enum est_err)e) >= 400);
 		assert_true(strlen(est_err_text((enum est_err)e)) > 0);
 		assert_true(strncmp(est_err_name((enum est_err)e), "EST_", 4) == 0);
 	}
 	assert_int_equal(est_err_status(EST_ERR_DUPLICATE), 409);
 	assert_int_equal(est_err_status(EST_ERR_TOO_LARGE), 413);
 	assert_int_equal(est_err_status(EST_ERR_MEDIA_TYPE), 415);
+	assert_int_equal(est_err_status(EST_ERR_RATE_LIMITED), 429);
 }
 
 /* RFC 3986 2.1 percent-decoding and query parameters. */

@@ -1110,6 +1110,279 @@ test_recover_after_crash(void **state)
 	assert_int_equal(count_fds(), fds);
 }
 
+/* ---- approval queue, duplicate policy, rate limits -------------------- */
+
+#define RATE_LIMIT    5     /* limit the rate-limit race enforces */
+#define RATE_WINDOW   3600
+#define RATE_NOW      1700000000
+
+/* A waiting request of device id with key hash byte k and a short CSR. */
+static void
+pending_make(struct est_pending *p, const char *id, unsigned char k)
+{
+	static unsigned char csr[] = { 0x30, 0x03, 0x02, 0x01, 0x05 };
+
+	memset(p, 0, sizeof(*p));
+	snprintf(p->id, sizeof(p->id), "%s", id);
+	p->state = PEND_WAITING;
+	p->op = EST_OP_BOOTSTRAP;
+	memset(p->key_hash, k, sizeof(p->key_hash));
+	snprintf(p->label, sizeof(p->label), "manual");
+	snprintf(p->user, sizeof(p->user), "estuser");
+	snprintf(p->ip, sizeof(p->ip), "127.0.0.1");
+	p->created = RATE_NOW;
+	p->csr = csr;
+	p->csr_len = sizeof(csr);
+}
+
+/* Puts the est_pending arg and a DEV_PENDING device of the same ID. */
+static enum est_err
+pending_put_fn(struct est_txn *t, void *arg)
+{
+	struct est_pending *p = arg;
+	struct est_device   d;
+	enum est_err        rc;
+
+	if ((rc = txn_pending_put(t, p)) != EST_OK)
+		return rc;
+	device_small(&d, p->id, "estuser");
+	d.state = DEV_PENDING;
+	return txn_device_put(t, &d);
+}
+
+/* Reads the pending request of the device ID arg points to (first
+ * member of struct est_pending). */
+static enum est_err
+pending_get_fn(struct est_txn *t, void *arg)
+{
+	struct est_pending *p = arg;
+	char                id[EST_MAX_DEVICE_ID + 1];
+
+	snprintf(id, sizeof(id), "%s", p->id);
+	return txn_pending_get(t, id, p, 1);
+}
+
+/* One rate-limit take: arg is an int[2] {limit, retry_after out}, the
+ * key ("", 'u', "estuser") at RATE_NOW + 10. */
+static enum est_err
+rate_fn(struct est_txn *t, void *arg)
+{
+	int *a = arg;
+
+	return txn_rate_take(t, "", 'u', "estuser", a[0], RATE_WINDOW,
+	    RATE_NOW + 10, &a[1]);
+}
+
+/* A rate child: takes once from the shared key with limit RATE_LIMIT. */
+static int
+rate_child(const char *dir, int i, int barrier)
+{
+	struct est_store *st;
+	enum est_err      rc;
+	int               a[2] = { RATE_LIMIT, 0 };
+
+	(void)i;
+	if (store_open(dir, &st) != EST_OK)
+		return CHILD_OPEN_FAIL;
+	barrier_wait(barrier);
+	rc = store_run(st, rate_fn, a);
+	store_close(st);
+	if (rc == EST_OK)
+		return CHILD_OK;
+	return rc == EST_ERR_RATE_LIMITED ? CHILD_DUP : CHILD_RUN_FAIL;
+}
+
+/* Revokes the certificates of "dup-dev", n out in *(size_t *)arg. */
+static enum est_err
+revoke_all_fn(struct est_txn *t, void *arg)
+{
+	return txn_device_revoke_certs(t, "dup-dev", EST_REASON_SUPERSEDED,
+	    RATE_NOW, arg);
+}
+
+/* A pending request round-trips with every field; absent is
+ * NOT_FOUND; the list filters by state. */
+static void
+test_pending_roundtrip(void **state)
+{
+	struct tdir       *t = *state;
+	struct est_pending p, q, items[4];
+	size_t             n;
+
+	assert_int_equal(store_open(t->path, &t->st), EST_OK);
+	pending_make(&p, "pend-1", 0xab);
+	assert_int_equal(store_run(t->st, pending_put_fn, &p), EST_OK);
+	memset(&q, 0, sizeof(q));
+	snprintf(q.id, sizeof(q.id), "pend-1");
+	assert_int_equal(store_run(t->st, pending_get_fn, &q), EST_OK);
+	assert_int_equal(q.state, PEND_WAITING);
+	assert_int_equal(q.op, EST_OP_BOOTSTRAP);
+	assert_memory_equal(q.key_hash, p.key_hash, EST_KEY_HASH_LEN);
+	assert_string_equal(q.label, "manual");
+	assert_string_equal(q.user, "estuser");
+	assert_int_equal(q.created, RATE_NOW);
+	assert_int_equal(q.csr_len, p.csr_len);
+	assert_memory_equal(q.csr, p.csr, p.csr_len);
+	pending_clear(&q);
+	snprintf(q.id, sizeof(q.id), "pend-none");
+	assert_int_equal(store_run(t->st, pending_get_fn, &q),
+	    EST_ERR_NOT_FOUND);
+
+	pending_make(&p, "pend-2", 0xcd);
+	assert_int_equal(store_run(t->st, pending_put_fn, &p), EST_OK);
+	assert_int_equal(store_pending_list(t->st, PEND_NONE, items, 4, &n),
+	    EST_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(items[0].id, "pend-1");
+	assert_null(items[0].csr);
+	assert_int_equal(store_pending_list(t->st, PEND_APPROVED, items, 4,
+	    &n), EST_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_pending_list(t->st, PEND_WAITING, items, 1,
+	    &n), EST_OK);
+	assert_int_equal(n, 1);
+	store_close(t->st);
+	t->st = NULL;
+}
+
+/* Approve and reject: once only; a rejection keeps the request with its
+ * reason and removes the DEV_PENDING device; both are events. */
+static void
+test_pending_decide(void **state)
+{
+	struct tdir       *t = *state;
+	struct est_pending p, q;
+	struct est_device  d;
+	struct est_event   ev;
+	struct est_stats   s;
+
+	assert_string_equal(est_op_names[EST_OP_APPROVE], "approve");
+	assert_string_equal(est_op_names[EST_OP_REJECT], "reject");
+	assert_string_equal(est_pend_names[PEND_WAITING], "pending");
+	assert_string_equal(est_dup_names[DUP_REVOKE_PREVIOUS],
+	    "revoke-previous");
+	assert_int_equal(store_open(t->path, &t->st), EST_OK);
+	pending_make(&p, "dec-a", 1);
+	assert_int_equal(store_run(t->st, pending_put_fn, &p), EST_OK);
+	pending_make(&p, "dec-r", 2);
+	assert_int_equal(store_run(t->st, pending_put_fn, &p), EST_OK);
+
+	memset(&ev, 0, sizeof(ev));
+	snprintf(ev.user, sizeof(ev.user), "admin");
+	assert_int_equal(store_pending_decide(t->st, "dec-a", 1, "", &ev),
+	    EST_OK);
+	assert_int_equal(ev.op, EST_OP_APPROVE);
+	assert_int_equal(store_pending_decide(t->st, "dec-a", 0, "late", &ev),
+	    EST_ERR_CONFLICT);
+	assert_int_equal(store_pending_decide(t->st, "dec-none", 1, "", &ev),
+	    EST_ERR_NOT_FOUND);
+	memset(&q, 0, sizeof(q));
+	snprintf(q.id, sizeof(q.id), "dec-a");
+	assert_int_equal(store_run(t->st, pending_get_fn, &q), EST_OK);
+	assert_int_equal(q.state, PEND_APPROVED);
+	assert_string_equal(q.decided_by, "admin");
+	assert_true(q.decided > 0);
+	assert_true(q.csr_len > 0);
+	pending_clear(&q);
+	assert_int_equal(store_device_get(t->st, "dec-a", &d), EST_OK);
+	assert_int_equal(d.state, DEV_PENDING);
+
+	memset(&ev, 0, sizeof(ev));
+	snprintf(ev.user, sizeof(ev.user), "admin");
+	assert_int_equal(store_pending_decide(t->st, "dec-r", 0, "unknown "
+	    "device", &ev), EST_OK);
+	assert_string_equal(ev.reason, "rejected: unknown device");
+	snprintf(q.id, sizeof(q.id), "dec-r");
+	assert_int_equal(store_run(t->st, pending_get_fn, &q), EST_OK);
+	assert_int_equal(q.state, PEND_REJECTED);
+	assert_string_equal(q.reason, "unknown device");
+	assert_int_equal(q.csr_len, 0);
+	pending_clear(&q);
+	assert_int_equal(store_device_get(t->st, "dec-r", &d),
+	    EST_ERR_NOT_FOUND);
+	assert_int_equal(store_stats(t->st, 0, &s), EST_OK);
+	assert_int_equal(s.by_state[DEV_PENDING], 1);
+	store_close(t->st);
+	t->st = NULL;
+}
+
+/* The rate limit: limit takes pass, the next is refused with the
+ * seconds left in the window and counts nothing; limit 0 is off. */
+static void
+test_rate_limit(void **state)
+{
+	struct tdir *t = *state;
+	int          a[2] = { 3, 0 }, i;
+
+	assert_int_equal(store_open(t->path, &t->st), EST_OK);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(store_run(t->st, rate_fn, a), EST_OK);
+	assert_int_equal(store_run(t->st, rate_fn, a), EST_ERR_RATE_LIMITED);
+	assert_int_equal(a[1], RATE_WINDOW);
+	/* A higher limit sees 3 counted, not 4: the refusal took none. */
+	a[0] = 4;
+	assert_int_equal(store_run(t->st, rate_fn, a), EST_OK);
+	assert_int_equal(store_run(t->st, rate_fn, a), EST_ERR_RATE_LIMITED);
+	a[0] = 0;
+	assert_int_equal(store_run(t->st, rate_fn, a), EST_OK);
+	store_close(t->st);
+	t->st = NULL;
+}
+
+/* 8 processes take at once from one key with limit 5: exactly 5 pass. */
+static void
+test_rate_limit_race(void **state)
+{
+	struct tdir *t = *state;
+	int          codes[RACE_CHILDREN], i, ok = 0, limited = 0;
+
+	assert_int_equal(store_open(t->path, &t->st), EST_OK);
+	store_close(t->st);
+	t->st = NULL;
+	run_children(rate_child, t->path, RACE_CHILDREN, codes);
+	for (i = 0; i < RACE_CHILDREN; i++) {
+		ok += codes[i] == CHILD_OK;
+		limited += codes[i] == CHILD_DUP;
+	}
+	assert_int_equal(ok, RATE_LIMIT);
+	assert_int_equal(limited, RACE_CHILDREN - RATE_LIMIT);
+}
+
+/* txn_device_revoke_certs revokes what is not revoked yet, with the
+ * reason given, and says how many. */
+static void
+test_revoke_device_certs(void **state)
+{
+	struct tdir    *t = *state;
+	struct est_cert c, out[3];
+	unsigned char   der[16] = { 0x30 };
+	size_t          n = 0, i;
+
+	assert_int_equal(store_open(t->path, &t->st), EST_OK);
+	for (i = 0; i < 3; i++) {
+		cert_make(&c, 0x40, 0, (unsigned char)i, "dup-dev", der,
+		    sizeof(der));
+		if (i == 0) {
+			c.status = CERT_REVOKED;
+			c.reason = EST_CRL_CESSATION;
+			c.revoked_at = 1;
+		}
+		assert_int_equal(store_run(t->st, insert_cert_fn, &c), EST_OK);
+	}
+	assert_int_equal(store_run(t->st, revoke_all_fn, &n), EST_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(store_device_certs(t->st, "dup-dev", out, 3, &n),
+	    EST_OK);
+	assert_int_equal(n, 3);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(out[i].status, CERT_REVOKED);
+		assert_int_equal(out[i].reason, out[i].revoked_at == 1 ?
+		    EST_CRL_CESSATION : EST_REASON_SUPERSEDED);
+	}
+	store_close(t->st);
+	t->st = NULL;
+}
+
 int
 main(void)
 {
@@ -1132,6 +1405,11 @@ main(void)
 		T(test_multi_writer),
 		T(test_multi_process_events),
 		T(test_recover_after_crash),
+		T(test_pending_roundtrip),
+		T(test_pending_decide),
+		T(test_rate_limit),
+		T(test_rate_limit_race),
+		T(test_revoke_device_certs),
 #undef T
 	};
 
