@@ -56,13 +56,15 @@ NPH_LINKS := $(PROGS:%=$(BUILD)/cgi-bin/nph-%)
 UNIT     := b64 csr ca store http tmpl registry metrics
 UNIT     += rev
 UNIT     += queue
+UNIT     += space
 UNIT_BINS := $(UNIT:%=$(BUILD)/tests/test-%)
 
 # SERVER=apache-proxy (mod_proxy_fcgi): spawn-fcgi starts the worker pools.
 DEB_PKGS += spawn-fcgi
 
-# The load tool (tests/bench/, not part of the server): make bench.
-BENCH     := estload estfill
+# The load tool (tests/bench/, not part of the server): make bench.  Its
+# stores are filled by the registry's loader (tests/load/fill.c).
+BENCH     := estload
 BENCH_BINS := $(BENCH:%=$(BUILD)/bench/%)
 
 .PHONY: all deps deps-check run start stop test e2e srp-verifiers install uninstall man-lint bench clean
@@ -106,11 +108,6 @@ $(BUILD)/tests/test-%: tests/unit/test-%.c $(LIB) common/est.h
 	@mkdir -p $(@D)
 	@[ "$(V)" = 1 ] || echo "  CCLD    $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
-
-$(BUILD)/bench/estfill: tests/bench/estfill.c $(LIB) common/est.h
-	@mkdir -p $(@D)
-	@[ "$(V)" = 1 ] || echo "  CCLD    $@"
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 $(BUILD)/bench/%: tests/bench/%.c
 	@mkdir -p $(@D)
@@ -174,7 +171,7 @@ srp-verifiers:
 # Benchmarks against a fresh instance on BENCH_PORT (prints a table and
 # writes it to $(BUILD)/bench/results-*.txt); no test asserts a time.
 BENCH_PORT ?= 28443
-bench: deps-check all $(BENCH_BINS)
+bench: deps-check all $(BENCH_BINS) $(BUILD)/load/fill
 	@BENCH_PORT=$(BENCH_PORT) bash tests/bench/run.sh
 
 # The registry loader (tests/load/, not part of make test):

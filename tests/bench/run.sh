@@ -13,10 +13,13 @@
 #      connection per request and kept alive, C clients.  Plus client-
 #      certificate renewals (simplereenroll) on the first combination.
 #   2. Flat with size: enrollments with 1,000 and with BENCH_DEVICES
-#      (default 1,000,000) devices in the store (tests/bench/estfill),
-#      store size per device.
-#   3. Worker memory: VmRSS of the one simpleenroll worker after 1,000
-#      and after 10,000 requests; a short valgrind leak check of it.
+#      (default 1,000,000) devices in the store (the registry's loader,
+#      tests/load/fill.c, as `make fill`), store size per device.
+#   3. Worker memory of the one simpleenroll worker after 1,000, 10,000
+#      and 20,000 requests, from /proc/PID/smaps: RSS, split into shared
+#      and private pages and by mapping (libraries, the store's Berkeley
+#      DB regions, the heap and other private memory); a short valgrind
+#      leak check of it.
 #
 # Knobs (environment): BENCH_PORT, BENCH_C (16), BENCH_N (new-connection
 # requests per row, 1500), BENCH_NK (keep-alive requests per row, 4000),
@@ -35,7 +38,7 @@ SERVERS=${BENCH_SERVERS:-apache-proxy apache}
 DEVICES=${BENCH_DEVICES:-1000000}
 RSS=${BENCH_RSS:-1}
 LOAD=$TOP/$BUILD/bench/estload
-FILL=$TOP/$BUILD/bench/estfill
+FILL=$TOP/$BUILD/load/fill
 BASE=$TOP/$BUILD/bench
 OUT=$BASE/results-$(date +%Y%m%d-%H%M%S).txt
 RUNDIR=$BASE/run
@@ -73,6 +76,30 @@ trap stop EXIT
 row() {
 	local label=$1; shift
 	"$LOAD" -q -c "$C" -T 120 -l "$label" "$@" "$EST_URL" 2>&1 | tee -a "$OUT"
+}
+
+# worker_mem PID — one line from /proc/PID/smaps (kB): RSS = shared +
+# private pages, and RSS by mapping: the program and its libraries, the store's
+# Berkeley DB regions (__db.*: MAP_SHARED files every worker maps; their
+# pages count as private while no other process has touched them), the
+# heap, and other anonymous memory (stacks, OpenSSL's and our mallocs
+# outside the heap).
+worker_mem() {
+	awk '
+		/^[0-9a-f]+-[0-9a-f]+ / {
+			n = NF >= 6 ? $6 : ""
+			k = n ~ /\/__db\.[0-9]+$/ ? "db" : n ~ /^\// ? "lib" : n == "[heap]" ? "heap" : "anon"
+			next
+		}
+		/^Rss:/ { rss += $2; by[k] += $2 }
+		/^Pss:/ { pss += $2 }
+		/^Shared_(Clean|Dirty):/ { sh += $2 }
+		/^Private_(Clean|Dirty):/ { pr += $2 }
+		END {
+			printf "RSS %d kB = shared %d + private %d (PSS %d); " \
+			    "program and libraries %d, store regions %d, heap %d, other %d\n",
+			    rss, sh, pr, pss, by["lib"], by["db"], by["heap"], by["anon"]
+		}' "/proc/$1/smaps" 2>/dev/null
 }
 
 # rate LABEL — the req/s column of the last row with that label.
@@ -127,12 +154,12 @@ if [ "$DEVICES" -gt 0 ]; then
 	server=${SERVERS%% *}
 	say "# ---- flat with size: $server, ec; 1,000 then $DEVICES devices in the store"
 	if start "$server" ec; then
-		as_owner "$FILL" -p small- "$EST_CONFIG" 1000 | tee -a "$OUT"
+		as_owner "$FILL" "$RUNDIR/db" 1000 0 | tee -a "$OUT"
 		warm
 		row ceil-new-1k -o cacerts -n "$N"
 		row enroll-new-1k -u "$AUTH" -n "$N"
 		row enroll-keep-1k -u "$AUTH" -k -n "$NK"
-		as_owner "$FILL" -p big- "$EST_CONFIG" $((DEVICES - 1000)) | tee -a "$OUT"
+		as_owner "$FILL" "$RUNDIR/db" $((DEVICES - 1000)) 1000 | tee -a "$OUT"
 		warm
 		row ceil-new-big -o cacerts -n "$N"
 		row enroll-new-big -u "$AUTH" -n "$N"
@@ -149,11 +176,12 @@ if [ "$RSS" != 0 ]; then
 	if start "$server" ec 1; then
 		wpid() { ps -eo pid=,ppid=,args= | awk -v s="$(cat "$RUNDIR/proxy/simpleenroll.pid" 2>/dev/null)" \
 		    '$2 == s && $3 ~ /simpleenroll$/ { print $1 }' | head -n 1; }
-		rss() { awk '/^VmRSS/ { print $2 " kB" }' "/proc/$(wpid)/status" 2>/dev/null; }
 		row rss-1k -u "$AUTH" -k -n 1000 >/dev/null
-		say "# worker $(wpid) VmRSS after 1,000 enrollments: $(rss)"
+		say "# worker $(wpid) after 1,000 enrollments: $(worker_mem "$(wpid)")"
 		row rss-10k -u "$AUTH" -k -n 9000 >/dev/null
-		say "# worker $(wpid) VmRSS after 10,000 enrollments: $(rss)"
+		say "# worker $(wpid) after 10,000 enrollments: $(worker_mem "$(wpid)")"
+		row rss-20k -u "$AUTH" -k -n 10000 >/dev/null
+		say "# worker $(wpid) after 20,000 enrollments: $(worker_mem "$(wpid)")"
 		# valgrind: the same program as a single FastCGI process on the
 		# same socket (spawn-fcgi), 200 enrollments, then SIGTERM.
 		if command -v valgrind >/dev/null; then
@@ -170,6 +198,7 @@ if [ "$RSS" != 0 ]; then
 			EST_CONFIG=$EST_CONFIG spawn-fcgi -s "$RUNDIR/proxy/simpleenroll.sock" \
 			    -M 0600 $own -P "$sup" -- /bin/sh -c 'exec 2>>"$0"; exec "$@"' \
 			    "$RUNDIR/logs/error.log" $as valgrind --leak-check=full \
+			    --suppressions="$TOP/tests/unit/libdb53.supp" \
 			    --log-file="$vg" "$TOP/$BUILD/cgi-bin/simpleenroll" >/dev/null
 			sleep 2
 			row valgrind -u "$AUTH" -k -c 2 -n 200 >/dev/null
