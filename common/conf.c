@@ -395,7 +395,8 @@ conf_label(config_setting_t *s, const char *dir, const char *where,
 	        EST_MAX_DAYS, &l->bootstrap_days)) ||
 	    (rc = conf_bits(s, "key_usage", where, est_ku_names,
 	        &l->key_usage)) ||
-	    (rc = conf_strs(s, "extended_key_usage", where, &l->eku)))
+	    (rc = conf_strs(s, "extended_key_usage", where, &l->eku)) ||
+	    (rc = conf_queue(s, where, &l->pol.queue)))
 		return rc;
 	if ((g = config_setting_lookup(s, "csrattrs")) != NULL) {
 		snprintf(w, sizeof(w), "%scsrattrs.", where);
@@ -450,6 +451,7 @@ conf_label_defaults(struct est_label *l)
 	l->pol.san_types = EST_SAN_ALL;
 	l->pol.max_days = EST_MAX_DAYS;
 	l->pol.copy_san = 1;
+	queue_policy_default(&l->pol.queue);
 }
 
 /* Returns whether every string of l is an OID OpenSSL knows by name or

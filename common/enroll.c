@@ -38,6 +38,10 @@ struct enroll_job {
 	unsigned char   serial[EST_SERIAL_LEN];      /* out */
 	size_t          serial_len;
 	int64_t         not_after;                   /* out */
+	unsigned char   key_hash[EST_KEY_HASH_LEN];  /* the CSR's key */
+	int             queued;      /* out: stored for approval (202) */
+	int             approved;    /* out: issued after approval */
+	int             retry_after; /* out: Retry-After of a 202 or 429 */
 };
 
 /* Copies src into dst of size n, truncating; always NUL-terminates. */
@@ -184,6 +188,204 @@ issue_cert(struct est_txn *txn, struct enroll_job *job)
 	return rc;
 }
 
+/* Counts this enrollment against the label's rate limits, per user
+ * (when a password authenticated it) and per device ID; called last in
+ * the transaction, so the hot rate-limit pages stay locked only for the
+ * commit.  Returns EST_OK, or EST_ERR_RATE_LIMITED with
+ * job->retry_after set, or a store error. */
+static enum est_err
+rate_take(struct est_txn *txn, struct enroll_job *job)
+{
+	const struct est_queue_policy *qp = &job->label->pol.queue;
+	enum est_err                   rc;
+	int64_t                        now = (int64_t)time(NULL);
+	int                            ra = 0;
+
+	if ((job->user == NULL || (rc = txn_rate_take(txn, job->label->name,
+	    'u', job->user, qp->rate_user, qp->rate_window, now, &ra)) ==
+	    EST_OK) && (rc = txn_rate_take(txn, job->label->name, 'd', job->id,
+	    qp->rate_device, qp->rate_window, now, &ra)) == EST_OK)
+		return EST_OK;
+	if (rc == EST_ERR_RATE_LIMITED)
+		job->retry_after = ra;
+	return rc;
+}
+
+/*
+ * Stores job's request as waiting for approval (RFC 7030 4.2.3) with
+ * its event, and a DEV_PENDING device record when the ID is new (dev,
+ * exists: the device as read under lock).  Sets job->queued.  Returns
+ * EST_OK or a store error.
+ */
+static enum est_err
+queue_request(struct est_txn *txn, struct enroll_job *job,
+    struct est_device *dev, int exists, int64_t now)
+{
+	struct est_pending p;
+	struct est_event   ev;
+	unsigned char     *der = NULL;
+	enum est_err       rc;
+	int                len;
+
+	memset(&p, 0, sizeof(p));
+	if ((len = i2d_X509_REQ(job->csr, &der)) <= 0 || len > EST_MAX_BODY) {
+		OPENSSL_free(der);
+		return est_fail(EST_ERR_INTERNAL, "cannot encode the CSR");
+	}
+	copy_str(p.id, sizeof(p.id), job->id);
+	p.state = PEND_WAITING;
+	p.op = job->op;
+	memcpy(p.key_hash, job->key_hash, sizeof(p.key_hash));
+	copy_str(p.label, sizeof(p.label), job->label->name);
+	copy_str(p.user, sizeof(p.user), job->user);
+	copy_str(p.ip, sizeof(p.ip), job->ip);
+	p.created = now;
+	p.csr = der;
+	p.csr_len = (size_t)len;
+	rc = txn_pending_put(txn, &p);
+	OPENSSL_free(der);
+	if (rc != EST_OK)
+		return rc;
+	if (!exists) {
+		memset(dev, 0, sizeof(*dev));
+		copy_str(dev->id, sizeof(dev->id), job->id);
+		copy_str(dev->owner, sizeof(dev->owner), job->user);
+		dev->created = dev->updated = now;
+		dev->state = DEV_PENDING;
+		copy_str(dev->last_ip, sizeof(dev->last_ip), job->ip);
+		copy_str(dev->last_ua, sizeof(dev->last_ua), job->ua);
+		if ((rc = txn_device_put(txn, dev)) != EST_OK)
+			return rc;
+	}
+	job->queued = 1;
+	job->retry_after = job->label->pol.queue.retry_after;
+	job_event(job, 202, "waiting for approval", &ev);
+	return txn_event_add(txn, &ev);
+}
+
+/*
+ * Makes way for the new certificate of a device that already has some,
+ * by the label's duplicate policy (the RFC leaves this to the server):
+ * reject is refused before (first_contact()); revoke-previous revokes
+ * every older certificate (RFC 5280 5.3.1 superseded); allow marks the
+ * current one superseded (it stays valid until it expires, but no
+ * longer authenticates simplereenroll).  Returns EST_OK or a store
+ * error.
+ */
+static enum est_err
+replace_previous(struct est_txn *txn, const struct enroll_job *job,
+    const struct est_device *dev, int64_t now)
+{
+	struct est_cert cur;
+	enum est_err    rc;
+
+	if (job->label->pol.queue.duplicate == DUP_REVOKE_PREVIOUS)
+		return txn_device_revoke_certs(txn, job->id, EST_REASON_SUPERSEDED,
+		    now, NULL);
+	if (dev->serial_len == 0)
+		return EST_OK;
+	rc = txn_cert_get(txn, dev->serial, dev->serial_len, &cur);
+	if (rc == EST_OK && cur.status == CERT_VALID) {
+		cur.status = CERT_SUPERSEDED;
+		rc = txn_cert_update(txn, &cur);
+	} else if (rc == EST_ERR_NOT_FOUND)
+		rc = EST_OK;
+	cert_clear(&cur);
+	return rc;
+}
+
+/*
+ * Looks at device id's stored request, if any: whether a retry with
+ * this key may go on (an approval: job->csr becomes the approved CSR,
+ * job->approved set, the request removed) or is answered from it.  A
+ * rejection is kept to answer retries with the same key for
+ * EST_REJECTED_KEEP_SECS; a request with another key after a rejection
+ * starts over.  Returns EST_OK to go on, or EST_PENDING (202, waiting),
+ * EST_ERR_REJECTED (403 + reason), EST_ERR_CONFLICT (409: another key
+ * or label is waiting or approved), or a store error.
+ */
+static enum est_err
+check_request(struct est_txn *txn, struct enroll_job *job, int64_t now)
+{
+	struct est_pending p;
+	X509_REQ          *approved = NULL;
+	enum est_err       rc;
+	int                same, live;
+
+	rc = txn_pending_get(txn, job->id, &p, 0);
+	if (rc == EST_ERR_NOT_FOUND)
+		return EST_OK;
+	if (rc != EST_OK)
+		return rc;
+	same = memcmp(p.key_hash, job->key_hash, sizeof(p.key_hash)) == 0 &&
+	    strcmp(p.label, job->label->name) == 0;
+	live = p.state != PEND_REJECTED ||
+	    (same && now - p.decided < EST_REJECTED_KEEP_SECS);
+	if (!live)
+		rc = txn_pending_del(txn, job->id);
+	else if (!same)
+		rc = est_fail(EST_ERR_CONFLICT, "device '%s' has an %s "
+		    "enrollment request with another key%s%s; an administrator "
+		    "must reject it first", job->id,
+		    p.state == PEND_WAITING ? "open" : "approved",
+		    p.label[0] ? " on label " : "", p.label);
+	else if (p.state == PEND_WAITING) {
+		job->retry_after = job->label->pol.queue.retry_after;
+		rc = est_fail(EST_PENDING, "enrollment request of '%s' is "
+		    "waiting for approval; retry in %d s", job->id,
+		    job->retry_after);
+	} else if (p.state == PEND_REJECTED)
+		rc = est_fail(EST_ERR_REJECTED, "enrollment request of '%s' "
+		    "was rejected by %s: %s", job->id, p.decided_by,
+		    p.reason[0] ? p.reason : "no reason given");
+	else if ((rc = csr_parse(p.csr, p.csr_len, &approved)) == EST_OK) {
+		/* What the administrator approved is what is signed. */
+		X509_REQ_free(job->csr);
+		job->csr = approved;
+		job->approved = 1;
+		rc = txn_pending_del(txn, job->id);
+	}
+	pending_clear(&p);
+	return rc;
+}
+
+/*
+ * First contact by password (bootstrap, Basic-auth simpleenroll), under
+ * the device's write lock: the stored request (check_request()), the
+ * duplicate policy and the approval queue.  dev and exists are the
+ * device as read; on EST_OK dev is ready to take the new certificate,
+ * or job->queued says the request was stored instead.  Returns EST_OK
+ * or the refusal.
+ */
+static enum est_err
+first_contact(struct est_txn *txn, struct enroll_job *job,
+    struct est_device *dev, int exists)
+{
+	const struct est_queue_policy *qp = &job->label->pol.queue;
+	enum est_err                   rc;
+	int64_t                        now = (int64_t)time(NULL);
+	int                            registered;
+
+	if ((rc = check_request(txn, job, now)) != EST_OK)
+		return rc;
+	/* A device whose only record is its request is not registered. */
+	registered = exists && dev->state != DEV_PENDING;
+	if (registered && qp->duplicate == DUP_REJECT)
+		return est_fail(EST_ERR_DUPLICATE, "device '%s' already "
+		    "registered; delete it to re-enroll", job->id);
+	if (!job->approved && qp->approval)
+		return queue_request(txn, job, dev, exists, now);
+	if (registered)
+		return replace_previous(txn, job, dev, now);
+	if (!exists) {
+		memset(dev, 0, sizeof(*dev));
+		copy_str(dev->id, sizeof(dev->id), job->id);
+		copy_str(dev->owner, sizeof(dev->owner), job->user);
+		dev->created = now;
+	}
+	return EST_OK;
+}
+
 /*
  * The enrollment transaction (may run several times on deadlock):
  * reads the device under lock, applies the rules of the operation,
@@ -201,6 +403,7 @@ enroll_txn(struct est_txn *txn, void *arg)
 	X509_free(job->issued);
 	job->issued = NULL;
 	job->serial_len = 0;
+	job->queued = job->approved = job->retry_after = 0;
 
 	memset(&dev, 0, sizeof(dev));
 	rc = txn_device_get(txn, job->id, &dev);
@@ -209,15 +412,13 @@ enroll_txn(struct est_txn *txn, void *arg)
 	exists = rc == EST_OK;
 
 	if (job->client == NULL) {
-		/* First contact with a password: the ID must be new, checked
-		 * under the device's write lock before anything is signed. */
-		if (exists)
-			return est_fail(EST_ERR_DUPLICATE, "device '%s' already "
-			    "registered; delete it to re-enroll", job->id);
-		memset(&dev, 0, sizeof(dev));
-		copy_str(dev.id, sizeof(dev.id), job->id);
-		copy_str(dev.owner, sizeof(dev.owner), job->user);
-		dev.created = (int64_t)time(NULL);
+		/* First contact with a password: checked under the device's
+		 * write lock before anything is signed. */
+		if ((rc = first_contact(txn, job, &dev, exists)) != EST_OK)
+			return rc;
+		/* A queued request counts against the limits. */
+		if (job->queued)
+			return rate_take(txn, job);
 	} else if ((rc = check_client_cert(txn, job, exists ? &dev : NULL)))
 		return rc;
 
@@ -232,8 +433,12 @@ enroll_txn(struct est_txn *txn, void *arg)
 	copy_str(dev.last_ua, sizeof(dev.last_ua), job->ua);
 	if ((rc = txn_device_put(txn, &dev)) != EST_OK)
 		return rc;
-	job_event(job, 200, "issued", &ev);
-	return txn_event_add(txn, &ev);
+	job_event(job, 200, job->approved ? "issued after approval" : "issued",
+	    &ev);
+	if ((rc = txn_event_add(txn, &ev)) != EST_OK)
+		return rc;
+	/* An approved request was counted when it was queued. */
+	return job->approved ? EST_OK : rate_take(txn, job);
 }
 
 /*
@@ -332,7 +537,8 @@ enroll_prepare(struct enroll_job *job, const struct est_req *req,
 	if (job->op == EST_OP_SIMPLEREENROLL &&
 	    (rc = csr_matches_cert(job->csr, job->client)) != EST_OK)
 		return rc;
-	return EST_OK;
+	/* What ties a retry to its stored request (approval queue). */
+	return csr_key_hash(job->csr, job->key_hash);
 }
 
 /*
@@ -349,6 +555,7 @@ enroll_handle(struct est_ctx *ctx, const struct est_req *req,
 	STACK_OF(X509)   *sk = NULL;
 	enum est_err      rc;
 	char              hex[HEX_SERIAL_MAX];
+	int               recorded = 0;
 
 	memset(&job, 0, sizeof(job));
 	job.ctx = ctx;
@@ -365,7 +572,14 @@ enroll_handle(struct est_ctx *ctx, const struct est_req *req,
 
 	if ((rc = enroll_prepare(&job, req, resp)) == EST_OK)
 		rc = store_run(ctx->store, enroll_txn, &job);
-	if (rc == EST_OK) {
+	if (rc == EST_OK && job.queued) {
+		/* RFC 7030 4.2.3: accepted, not yet issued; the event went
+		 * into the store with the request. */
+		rc = est_fail(EST_PENDING, "enrollment request of '%s' stored; "
+		    "it waits for an administrator's approval, retry in %d s",
+		    job.id, job.retry_after);
+		recorded = 1;
+	} else if (rc == EST_OK) {
 		if ((sk = sk_X509_new_null()) == NULL ||
 		    !sk_X509_push(sk, job.issued))
 			rc = EST_ERR_NOMEM;
@@ -384,19 +598,24 @@ enroll_handle(struct est_ctx *ctx, const struct est_req *req,
 		est_log(EST_LOG_INFO, "%s issued device=%s serial=%s user=%s "
 		    "ip=%s", est_op_names[job.op], job.id, hex,
 		    job.user ? job.user : "-", job.ip);
-		job_event(&job, 200, "issued", &ev);
+		job_event(&job, 200, job.approved ? "issued after approval" :
+		    "issued", &ev);
 	} else {
-		est_log(EST_LOG_INFO, "%s refused %d device=%s user=%s ip=%s: "
-		    "%s", est_op_names[job.op], est_err_status(rc),
+		est_log(EST_LOG_INFO, "%s %s %d device=%s user=%s ip=%s: "
+		    "%s", est_op_names[job.op], rc == EST_PENDING ? "pending" :
+		    "refused", est_err_status(rc),
 		    job.id[0] ? job.id : "-", job.user ? job.user : "-", job.ip,
 		    est_reason(rc));
 		job.serial_len = 0;
 		job_event(&job, est_err_status(rc), est_reason(rc), &ev);
 		/* Audit the refusal; a store that is down is already the
 		 * answer, so this is best effort. */
-		if (est_err_status(rc) != 503)
+		if (est_err_status(rc) != 503 && !recorded)
 			(void)store_event_add(ctx->store, &ev);
 	}
+	/* RFC 7030 4.2.3 (202) and RFC 6585 4 (429): when to come back. */
+	if (rc == EST_PENDING || rc == EST_ERR_RATE_LIMITED)
+		resp->retry_after = job.retry_after;
 	/* Every issuance and refusal is also one JSON line (audit_log). */
 	audit_write(&ctx->conf, &ev);
 	/* The store and the audit log may record reasons of their own

@@ -799,7 +799,8 @@ struct est_policy {
 	int             max_days;      /* longest validity issued */
 	int             copy_san;      /* copy the CSR's subjectAltName */
 	int             copy_exts;     /* copy its other extensions too */
-	/* queue helper: approval, duplicate, rate limits */
+	struct est_queue_policy queue; /* approval, duplicates, rate
+	                               * limits (queue.c) */
 };
 
 struct est_label {
