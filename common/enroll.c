@@ -323,12 +323,16 @@ check_request(struct est_txn *txn, struct enroll_job *job, int64_t now)
 	    (same && now - p.decided < EST_REJECTED_KEEP_SECS);
 	if (!live)
 		rc = txn_pending_del(txn, job->id);
+	else if (!same && strcmp(p.label, job->label->name) != 0)
+		rc = est_fail(EST_ERR_CONFLICT, "device '%s' has an %s "
+		    "enrollment request on label '%s'; an administrator must "
+		    "reject it first", job->id, p.state == PEND_WAITING ?
+		    "open" : "approved", p.label[0] ? p.label : "(default)");
 	else if (!same)
 		rc = est_fail(EST_ERR_CONFLICT, "device '%s' has an %s "
-		    "enrollment request with another key%s%s; an administrator "
-		    "must reject it first", job->id,
-		    p.state == PEND_WAITING ? "open" : "approved",
-		    p.label[0] ? " on label " : "", p.label);
+		    "enrollment request with another key; an administrator "
+		    "must reject it first", job->id, p.state == PEND_WAITING ?
+		    "open" : "approved");
 	else if (p.state == PEND_WAITING) {
 		job->retry_after = job->label->pol.queue.retry_after;
 		rc = est_fail(EST_PENDING, "enrollment request of '%s' is "

@@ -864,7 +864,6 @@ enum est_err csrattrs_body(const struct est_label *, char **b64,
  * see README "Approval queue" for the states and what a retry gets.
  */
 #define EST_KEY_HASH_LEN        32      /* SHA-256 of a SubjectPublicKeyInfo */
-#define EST_MAX_LABEL_NAME      64      /* longest CA label name kept */
 #define EST_DEFAULT_RETRY_AFTER 60      /* Retry-After of a 202 (seconds) */
 #define EST_MAX_RETRY_AFTER     86400   /* largest retry_after configurable */
 #define EST_REJECTED_KEEP_SECS  (7 * 86400) /* a rejection answers 403 so long */
@@ -891,7 +890,7 @@ struct est_pending {
 	enum est_pend_state state;
 	enum est_op         op;                     /* bootstrap, simpleenroll */
 	unsigned char       key_hash[EST_KEY_HASH_LEN];
-	char                label[EST_MAX_LABEL_NAME + 1]; /* "" = default */
+	char                label[EST_MAX_LABEL + 1]; /* "" = default */
 	char                user[EST_MAX_USER + 1]; /* who asked */
 	char                ip[EST_MAX_IP + 1];
 	int64_t             created;                /* unix seconds */

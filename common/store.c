@@ -3174,7 +3174,7 @@ store_device_revoke(struct est_store *st, const char *id, int reason,
 
 /* Largest encoded pending request (see pending_encode()). */
 #define PEND_REC_MAX  (1 + 1 + 1 + 8 + 8 + 1 + EST_KEY_HASH_LEN +          \
-                       2 + EST_MAX_LABEL_NAME + 2 + EST_MAX_USER +         \
+                       2 + EST_MAX_LABEL + 2 + EST_MAX_USER +         \
                        2 + EST_MAX_IP + 2 + EST_MAX_USER +                 \
                        2 + EST_MAX_REASON + 2 + EST_MAX_BODY)
 
@@ -3542,7 +3542,7 @@ store_pending_decide(struct est_store *st, const char *id, int approve,
 
 /* ---- rate limits ------------------------------------------------------------ */
 
-#define RATE_KEY_MAX  (EST_MAX_LABEL_NAME + 1 + 1 + EST_MAX_USER)
+#define RATE_KEY_MAX  (EST_MAX_LABEL + 1 + 1 + EST_MAX_USER)
 #define RATE_REC_LEN  (1 + 8 + 4)  /* version, window start, count */
 
 /*
@@ -3562,7 +3562,7 @@ txn_rate_take(struct est_txn *t, const char *label, int kind,
 	unsigned char kbuf[RATE_KEY_MAX], vbuf[RATE_REC_LEN];
 	DBT           key, data;
 	DB           *db = t->st->rate;
-	size_t        llen = strnlen(label, EST_MAX_LABEL_NAME + 1);
+	size_t        llen = strnlen(label, EST_MAX_LABEL + 1);
 	size_t        nlen = strnlen(name, EST_MAX_USER + 1);
 	int64_t       start = now;
 	uint32_t      count = 0;
@@ -3574,7 +3574,7 @@ txn_rate_take(struct est_txn *t, const char *label, int kind,
 		return EST_OK;
 	if ((rc = txn_usable(t)) != EST_OK)
 		return rc;
-	if (llen > EST_MAX_LABEL_NAME || nlen > EST_MAX_USER)
+	if (llen > EST_MAX_LABEL || nlen > EST_MAX_USER)
 		return est_fail(EST_ERR_INTERNAL, "store: rate-limit key too "
 		    "long");
 	memcpy(kbuf, label, llen);
