@@ -9,6 +9,8 @@
  *   GET    {prefix}/v1/pending         enrollment requests (approval queue)
  *   POST   {prefix}/v1/devices/{id}/approve   approve its waiting request
  *   POST   {prefix}/v1/devices/{id}/reject    reject it ({"reason": ...})
+ *   POST   {prefix}/v1/devices/{id}/revoke    revoke its certificates
+ *                                  (?reason= or {"reason": name or number})
  * and python-est's unversioned {prefix}/devices, /devices/{id}, /stats.
  *
  * {prefix} is wherever the web server maps the program (SCRIPT_NAME,
@@ -39,7 +41,8 @@ enum api_route {
 	ROUTE_EVENTS,
 	ROUTE_PENDING,   /* the approval queue */
 	ROUTE_APPROVE,   /* devices/{id}/approve */
-	ROUTE_REJECT     /* devices/{id}/reject */
+	ROUTE_REJECT,    /* devices/{id}/reject */
+	ROUTE_REVOKE     /* devices/{id}/revoke */
 };
 
 struct api_path {
@@ -97,6 +100,8 @@ api_route(const struct est_conf *conf, const struct est_req *req,
 			p->route = ROUTE_APPROVE;
 		else if (v1 && seg_is(act, n - 9 - idlen, "/reject"))
 			p->route = ROUTE_REJECT;
+		else if (v1 && seg_is(act, n - 9 - idlen, "/revoke"))
+			p->route = ROUTE_REVOKE;
 		else
 			return est_fail(EST_ERR_NOT_FOUND,
 			    "no such API resource");
@@ -306,6 +311,7 @@ delete_device(struct est_ctx *ctx, const struct est_req *req,
 	est_log(EST_LOG_INFO, "device %s deleted by %s from %s", id,
 	    req->remote_user, req->remote_addr);
 	audit_write(&ctx->conf, &ev);
+	crl_refresh(ctx);
 	return resp_json(resp, 200, json_pack("{s:o}", "deleted",
 	    json_text(id)));
 }
@@ -490,6 +496,96 @@ decide_device(struct est_ctx *ctx, const struct est_req *req,
 	    json_text(id), "state", approve ? "approved" : "rejected"));
 }
 
+/*
+ * Reads the revocation reason (RFC 5280 5.3.1) of a revoke request: the
+ * query parameter reason, or a JSON body {"reason": name or number};
+ * none is unspecified.  Returns EST_OK with *reason set, or
+ * EST_ERR_BAD_REQUEST / EST_ERR_MEDIA_TYPE with the reason.
+ */
+static enum est_err
+revoke_reason(const struct est_req *req, int *reason)
+{
+	char         buf[EST_REASON_MAX_TEXT + 1];
+	json_t      *o = NULL, *v;
+	enum est_err rc;
+
+	*reason = EST_REASON_UNSPECIFIED;
+	buf[0] = '\0';
+	rc = query_param(req->query, "reason", buf, sizeof(buf));
+	if (rc != EST_OK && rc != EST_ERR_NOT_FOUND)
+		return est_fail(EST_ERR_BAD_REQUEST, "reason: bad value");
+	if (rc == EST_ERR_NOT_FOUND && req->body_err != EST_OK)
+		return req->body_err;
+	if (rc == EST_ERR_NOT_FOUND && req->body != NULL &&
+	    req->body_len > 0) {
+		if (!content_type_is(req->content_type, "application/json"))
+			return est_fail(EST_ERR_MEDIA_TYPE, "the body must be "
+			    "application/json: {\"reason\": \"...\"}");
+		if ((o = json_loadb(req->body, req->body_len,
+		    JSON_REJECT_DUPLICATES, NULL)) == NULL ||
+		    !json_is_object(o)) {
+			rc = est_fail(EST_ERR_BAD_REQUEST, "the body is not a "
+			    "JSON object");
+			goto out;
+		}
+		v = json_object_get(o, "reason");
+		if (json_is_integer(v))
+			snprintf(buf, sizeof(buf), "%lld",
+			    (long long)json_integer_value(v));
+		else if (json_is_string(v))
+			snprintf(buf, sizeof(buf), "%s", json_string_value(v));
+		else if (v != NULL) {
+			rc = est_fail(EST_ERR_BAD_REQUEST, "reason must be a "
+			    "name or a number");
+			goto out;
+		}
+	}
+	rc = EST_OK;
+	if (buf[0] != '\0' && reason_parse(buf, reason) != 0)
+		rc = est_fail(EST_ERR_BAD_REQUEST, "reason: not a revocation "
+		    "reason (RFC 5280 5.3.1: unspecified, keyCompromise, "
+		    "cACompromise, affiliationChanged, superseded, "
+		    "cessationOfOperation, privilegeWithdrawn, aACompromise, "
+		    "or 0-5, 9, 10)");
+out:
+	json_decref(o);
+	return rc;
+}
+
+/* POST devices/{id}/revoke: revokes the device's certificates
+ * (store_device_revoke()), audits it, publishes the CRL, answers
+ * {"device": id, "state": "revoked", "reason": name, "revoked": n}. */
+static enum est_err
+revoke_device(struct est_ctx *ctx, const struct est_req *req,
+    const char *id, struct est_resp *resp)
+{
+	struct est_event ev;
+	enum est_err     rc;
+	size_t           n;
+	int              reason;
+
+	if ((rc = admin_csrf_check(req)) != EST_OK ||
+	    (rc = revoke_reason(req, &reason)) != EST_OK)
+		return rc;
+	memset(&ev, 0, sizeof(ev));
+	snprintf(ev.user, sizeof(ev.user), "%s", req->remote_user);
+	snprintf(ev.ip, sizeof(ev.ip), "%s", req->remote_addr);
+	snprintf(ev.ua, sizeof(ev.ua), "%s", req->user_agent);
+	rc = store_device_revoke(ctx->store, id, reason, &ev, &n);
+	if (rc == EST_ERR_NOT_FOUND)
+		return est_fail(EST_ERR_NOT_FOUND, "no device '%s'", id);
+	if (rc != EST_OK)
+		return rc;
+	est_log(EST_LOG_INFO, "device %s: %zu certificates revoked (%s) by "
+	    "%s from %s", id, n, est_reason_names[reason], req->remote_user,
+	    req->remote_addr);
+	audit_write(&ctx->conf, &ev);
+	crl_refresh(ctx);
+	return resp_json(resp, 200, json_pack("{s:o, s:s, s:s, s:I}",
+	    "device", json_text(id), "state", "revoked", "reason",
+	    est_reason_names[reason], "revoked", (json_int_t)n));
+}
+
 /* Refuses a method a route does not take: 405 with Allow. */
 static enum est_err
 bad_method(const struct est_req *req, struct est_resp *resp,
@@ -537,6 +633,10 @@ api(struct est_ctx *ctx, const struct est_req *req, struct est_resp *resp)
 		return strcmp(req->method, "POST") == 0 ?
 		    decide_device(ctx, req, p.id, p.route == ROUTE_APPROVE,
 		    resp) : bad_method(req, resp, "POST");
+	case ROUTE_REVOKE:
+		return strcmp(req->method, "POST") == 0 ?
+		    revoke_device(ctx, req, p.id, resp) :
+		    bad_method(req, resp, "POST");
 	}
 	return est_fail(EST_ERR_NOT_FOUND, "no such API resource");
 }
@@ -545,5 +645,7 @@ int
 main(void)
 {
 	est_serve_error_fn(resp_json_error);
-	return est_serve("api", EST_OP_OTHER, EST_NEED_STORE, api);
+	/* The CA: revocations publish the CRL at once (crl.c). */
+	return est_serve("api", EST_OP_OTHER, EST_NEED_STORE | EST_NEED_CA,
+	    api);
 }

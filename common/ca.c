@@ -631,7 +631,7 @@ ca_sign_label(const struct est_ca *ca, const struct est_label *l,
 		goto out;
 	rc = EST_ERR_INTERNAL;
 	/* Where revocation is published: CRL DP, OCSP URL (crl.c). */
-	if (!rev_add_exts(x, "")) {
+	if (!rev_add_exts(x, l)) {
 		est_log_ssl("ca_sign");
 		est_fail(rc, "cannot add the revocation extensions");
 		goto out;

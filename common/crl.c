@@ -4,11 +4,13 @@
  * Distribution Points and Authority Information Access extensions of
  * issued certificates, and the RFC 5280 5.3.1 reason names.
  *
- * Publishing (crl_publish()): each CA label has files in crl_dir:
+ * Publishing (crl_publish_all()): each CA (the default one, named
+ * "default", and each label's own) has files in crl_dir:
  *   <name>.crl      DER, what the web server serves at /crl/<name>.crl
- *   <name>.crl.pem  the same CRL in PEM, for the web server's own
- *                   client-certificate checks (SSLCARevocationFile)
+ *   <name>.crl.pem  the same CRL in PEM
  *   .<name>.state   "number generation thisUpdate" of the last CRL
+ * and all.crl.pem holds every CA's PEM CRL, for the web server's own
+ * client-certificate checks (SSLCARevocationFile).
  * A CRL is rebuilt when the store's revocation generation is newer than
  * the one the last CRL was built at, or when it is older than
  * crl_refresh.  Checking costs a counter read and a small file read;
@@ -189,14 +191,16 @@ out:
 }
 
 /*
- * Adds to certificate x (being issued by the CA of label) where
+ * Adds to certificate x (being issued for label l, NULL: the default) where
  * revocation is published, as configured: CRL Distribution Points
  * <crl_url>/<name>.crl and the Authority Information Access OCSP URL.
  * Nothing when not configured.  Returns 1 on success, 0 on failure.
  */
 int
-rev_add_exts(X509 *x, const char *label)
+rev_add_exts(X509 *x, const struct est_label *l)
 {
+	/* A label sharing the default CA shares its CRL. */
+	const char *label = l != NULL && l->own_ca ? l->name : "";
 	char url[EST_MAX_URL + EST_MAX_DEVICE_ID + 16];
 	int  n;
 
@@ -476,17 +480,84 @@ out:
 }
 
 /*
- * Builds the CRL of label from the store at generation gen and writes
- * its files (DER, PEM, state) atomically; the caller holds the lock.
- * prev is the previous state (its number is exceeded).  Returns EST_OK
- * or an error.
+ * The labels whose certificates one CRL lists (RFC 5280: a CRL covers
+ * every certificate of its issuer): a label with a CA of its own alone,
+ * named after it; the default CA's CRL ("default") every label sharing
+ * that CA.
+ */
+struct crl_group {
+	const char *name;                       /* file name */
+	const char *labels[EST_MAX_LABELS + 1];
+	size_t      n;
+};
+
+/* Fills g with the labels of the CRL of ctx's label i (0: the default
+ * CA; a label of its own CA otherwise). */
+static void
+crl_group(const struct est_conf *conf, size_t i, struct crl_group *g)
+{
+	size_t j;
+
+	memset(g, 0, sizeof(*g));
+	if (i > 0) {
+		g->name = crl_name(conf->labels[i].name);
+		g->labels[g->n++] = conf->labels[i].name;
+		return;
+	}
+	g->name = crl_name("");
+	g->labels[g->n++] = "";
+	for (j = 1; j < conf->n_labels && g->n < EST_MAX_LABELS + 1; j++)
+		if (!conf->labels[j].own_ca)
+			g->labels[g->n++] = conf->labels[j].name;
+}
+
+/* Reads the revoked entries of every label of g into *out (*n). */
+static enum est_err
+group_list(struct est_store *st, const struct crl_group *g,
+    struct est_revoked **out, size_t *n)
+{
+	struct est_revoked *all = NULL, *one, *p;
+	enum est_err        rc;
+	size_t              k, m;
+
+	*out = NULL;
+	*n = 0;
+	for (k = 0; k < g->n; k++) {
+		if ((rc = store_revoked_list(st, g->labels[k], &one, &m)))
+			goto fail;
+		if (m > 0 && (p = realloc(all, (*n + m) * sizeof(*p))) ==
+		    NULL) {
+			free(one);
+			rc = est_fail(EST_ERR_NOMEM, "out of memory for the CRL");
+			goto fail;
+		}
+		if (m > 0) {
+			all = p;
+			memcpy(all + *n, one, m * sizeof(*one));
+			*n += m;
+		}
+		free(one);
+	}
+	*out = all;
+	return EST_OK;
+fail:
+	free(all);
+	*n = 0;
+	return rc;
+}
+
+/*
+ * Builds the CRL of group g (CA ca) from the store at generation gen and
+ * writes its files (DER, PEM, state) atomically; the caller holds the
+ * lock.  prev is the previous state (its number is exceeded).  Returns
+ * EST_OK or an error.
  */
 static enum est_err
 crl_write(const struct est_conf *conf, const struct est_ca *ca,
-    const char *label, struct est_store *st, uint64_t gen,
+    const struct crl_group *g, struct est_store *st, uint64_t gen,
     const struct crl_state *prev)
 {
-	const char         *dir = conf->rev->crl_dir, *name = crl_name(label);
+	const char         *dir = conf->rev->crl_dir, *name = g->name;
 	struct est_revoked *list = NULL;
 	X509_CRL           *crl = NULL;
 	unsigned char      *der = NULL;
@@ -498,7 +569,7 @@ crl_write(const struct est_conf *conf, const struct est_ca *ca,
 	enum est_err        rc;
 	int                 len;
 
-	if ((rc = store_revoked_list(st, label, &list, &n)) != EST_OK)
+	if ((rc = group_list(st, g, &list, &n)) != EST_OK)
 		goto out;
 	/* RFC 5280 5.1.2.6 (revokedCertificates): an entry may go once it
 	 * appeared on a CRL issued after the certificate expired. */
@@ -540,47 +611,63 @@ out:
 	return rc;
 }
 
+/* Opens and locks (flock, exclusive, waiting) crl_dir/.lock.  Returns
+ * the descriptor (close() releases it), or -1 with the reason set. */
+static int
+crl_lock(const char *dir)
+{
+	char path[CRL_PATH_MAX];
+	int  fd;
+
+	if (crl_path(path, dir, "", CRL_LOCK_NAME, "") == -1) {
+		est_fail(EST_ERR_CONFIG, "crl_dir path too long");
+		return -1;
+	}
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC,
+	    CRL_LOCK_MODE)) == -1) {
+		est_fail(EST_ERR_CONFIG, "cannot open %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	while (flock(fd, LOCK_EX) == -1)
+		if (errno != EINTR) {
+			est_fail(EST_ERR_INTERNAL, "cannot lock %s: %s", path,
+			    strerror(errno));
+			close(fd);
+			return -1;
+		}
+	return fd;
+}
+
 /*
- * Publishes the CRL of CA ca (label; "" = default) into
- * conf->rev->crl_dir when the revoked set changed since the last one,
- * when that one is older than crl_refresh, or always with force.
- * Nothing when crl_dir is "".  Safe to call from every worker at once:
- * one rebuilds while the others wait for it and then find the CRL
- * current.  Returns EST_OK or an error (the previous CRL stays).
+ * Publishes the CRL of group g (CA ca) into conf->rev->crl_dir when the
+ * revoked set changed since the last one, when that one is older than
+ * crl_refresh, or always with force; *wrote says whether it did.  Safe
+ * to call from every worker at once: one rebuilds while the others
+ * wait for it and then find the CRL current.  Returns EST_OK or an
+ * error (the previous CRL stays).
  */
-enum est_err
+static enum est_err
 crl_publish(const struct est_conf *conf, const struct est_ca *ca,
-    const char *label, struct est_store *st, int force)
+    const struct crl_group *g, struct est_store *st, int force, int *wrote)
 {
 	struct crl_state prev;
-	const char      *dir;
-	char             spath[CRL_PATH_MAX], lpath[CRL_PATH_MAX];
+	const char      *dir = conf->rev->crl_dir;
+	char             spath[CRL_PATH_MAX];
 	uint64_t         gen;
 	int64_t          now = (int64_t)time(NULL);
 	enum est_err     rc;
-	int              fd = -1;
+	int              fd;
 
-	if (conf->rev == NULL || *(dir = conf->rev->crl_dir) == '\0')
-		return EST_OK;
-	if (crl_path(spath, dir, ".", crl_name(label), ".state") == -1 ||
-	    crl_path(lpath, dir, "", CRL_LOCK_NAME, "") == -1)
+	if (crl_path(spath, dir, ".", g->name, ".state") == -1)
 		return est_fail(EST_ERR_CONFIG, "crl_dir path too long");
 	if ((rc = store_revoked_gen(st, &gen)) != EST_OK)
 		return rc;
 	state_read(spath, &prev);
 	if (!force && state_fresh(&prev, gen, now, conf->rev->crl_refresh))
 		return EST_OK;
-	if ((fd = open(lpath, O_RDWR | O_CREAT | O_CLOEXEC,
-	    CRL_LOCK_MODE)) == -1)
-		return est_fail(EST_ERR_CONFIG, "cannot open %s: %s", lpath,
-		    strerror(errno));
-	while (flock(fd, LOCK_EX) == -1) {
-		if (errno != EINTR) {
-			rc = est_fail(EST_ERR_INTERNAL, "cannot lock %s: %s",
-			    lpath, strerror(errno));
-			goto out;
-		}
-	}
+	if ((fd = crl_lock(dir)) == -1)
+		return EST_ERR_INTERNAL;
 	/* Another worker may have published while this one waited, from
 	 * a generation at least as new as the one read above (so with
 	 * every revocation this caller knows of): then nothing to do. */
@@ -590,20 +677,95 @@ crl_publish(const struct est_conf *conf, const struct est_ca *ca,
 		goto out;
 	/* The generation is read before the list, so the CRL holds at
 	 * least every revocation up to it. */
-	if ((rc = store_revoked_gen(st, &gen)) != EST_OK)
-		goto out;
-	rc = crl_write(conf, ca, label, st, gen, &prev);
+	if ((rc = store_revoked_gen(st, &gen)) == EST_OK &&
+	    (rc = crl_write(conf, ca, g, st, gen, &prev)) == EST_OK)
+		*wrote = 1;
 out:
 	close(fd);      /* releases the lock */
 	return rc;
 }
 
-/* Publishes the CRL of every CA of ctx (crl_publish() for each).
- * Returns EST_OK or the first error. */
+/*
+ * Writes crl_dir/all.crl.pem, every CA's PEM CRL in one file (what the
+ * web server's client-certificate check reads: SSLCARevocationFile
+ * with SSLCARevocationCheck chain wants one for each CA), atomically,
+ * under the lock.  Returns EST_OK or an error.
+ */
+static enum est_err
+crl_bundle(const struct est_ctx *ctx)
+{
+	const struct est_conf *conf = &ctx->conf;
+	struct crl_group       g;
+	char                   path[CRL_PATH_MAX];
+	char                  *all = NULL, *p;
+	size_t                 len = 0, i, n = conf->n_labels ? conf->n_labels : 1;
+	enum est_err           rc = EST_ERR_INTERNAL;
+	FILE                  *fp;
+	long                   sz;
+	int                    fd;
+
+	if ((fd = crl_lock(conf->rev->crl_dir)) == -1)
+		return EST_ERR_INTERNAL;
+	for (i = 0; i < n; i++) {
+		if (i > 0 && !conf->labels[i].own_ca)
+			continue;
+		crl_group(conf, i, &g);
+		if (crl_path(path, conf->rev->crl_dir, "", g.name,
+		    ".crl.pem") == -1 || (fp = fopen(path, "r")) == NULL)
+			continue;
+		if (fseek(fp, 0, SEEK_END) == 0 && (sz = ftell(fp)) > 0 &&
+		    fseek(fp, 0, SEEK_SET) == 0 &&
+		    (p = realloc(all, len + (size_t)sz)) != NULL) {
+			all = p;
+			len += fread(all + len, 1, (size_t)sz, fp);
+		}
+		fclose(fp);
+	}
+	if (crl_path(path, conf->rev->crl_dir, "", "all", ".crl.pem") == -1)
+		est_fail(rc, "crl_dir path too long");
+	else if (len > 0)
+		rc = write_atomic(path, all, len);
+	else
+		est_fail(rc, "no CRL to bundle");
+	free(all);
+	close(fd);
+	return rc;
+}
+
+/*
+ * Publishes, into revocation.crl_dir, the CRLs of ctx's CAs that are due
+ * (or all with force): the default CA's and that of every label with a
+ * CA of its own; then the bundle all.crl.pem when any changed or it is
+ * missing.  Nothing when crl_dir is "".  Returns EST_OK or the first
+ * error.
+ */
 enum est_err
 crl_publish_all(const struct est_ctx *ctx, int force)
 {
-	return crl_publish(&ctx->conf, &ctx->ca, "", ctx->store, force);
+	const struct est_conf *conf = &ctx->conf;
+	struct crl_group       g;
+	struct stat            sb;
+	char                   path[CRL_PATH_MAX];
+	enum est_err           rc = EST_OK, r;
+	size_t                 i, n = conf->n_labels ? conf->n_labels : 1;
+	int                    wrote = 0;
+
+	if (conf->rev == NULL || conf->rev->crl_dir[0] == '\0')
+		return EST_OK;
+	for (i = 0; i < n; i++) {
+		if (i > 0 && !conf->labels[i].own_ca)
+			continue;
+		crl_group(conf, i, &g);
+		r = crl_publish(conf, i > 0 ? label_ca(ctx, &conf->labels[i]) :
+		    &ctx->ca, &g, ctx->store, force, &wrote);
+		if (r != EST_OK && rc == EST_OK)
+			rc = r;
+	}
+	if (crl_path(path, conf->rev->crl_dir, "", "all", ".crl.pem") == 0 &&
+	    (wrote || stat(path, &sb) == -1) && (r = crl_bundle(ctx)) !=
+	    EST_OK && rc == EST_OK)
+		rc = r;
+	return rc;
 }
 
 /* After a request that may have revoked certificates: publishes the

@@ -699,18 +699,20 @@ enum est_err store_device_revoke(struct est_store *, const char *id,
                                  int reason, struct est_event *ev,
                                  size_t *nrevoked);
 
+/* serve.c: every label's CA into ctx (estcgi-crl loads them so too). */
+enum est_err ctx_load_cas(struct est_ctx *);
+void         ctx_free_cas(struct est_ctx *);
+
 /* ca.c: the digest the CA key signs with (NULL for Ed25519/Ed448). */
 const EVP_MD *ca_digest(EVP_PKEY *key);
 
 /* crl.c */
 int          reason_parse(const char *s, int *reason);
 const char  *crl_name(const char *label);
-enum est_err crl_publish(const struct est_conf *, const struct est_ca *,
-                         const char *label, struct est_store *, int force);
 enum est_err crl_publish_all(const struct est_ctx *, int force);
 void         crl_refresh(const struct est_ctx *);
 void         rev_set_urls(const struct est_rev_conf *);
-int          rev_add_exts(X509 *x, const char *label);
+int          rev_add_exts(X509 *x, const struct est_label *l);
 
 /* ocsp.c */
 struct est_ocsp_signer {

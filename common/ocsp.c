@@ -219,6 +219,26 @@ ocsp_names_ca(OCSP_CERTID *id, const struct est_ca *ca)
 }
 
 /*
+ * Returns the CA of ctx (the default one, or a label's own) that the
+ * CertID id names as issuer, or NULL when none does.
+ */
+static const struct est_ca *
+ocsp_find_ca(const struct est_ctx *ctx, OCSP_CERTID *id)
+{
+	const struct est_ca *ca;
+	size_t               i;
+
+	if (ocsp_names_ca(id, &ctx->ca))
+		return &ctx->ca;
+	for (i = 1; i < ctx->conf.n_labels; i++)
+		if (ctx->conf.labels[i].own_ca &&
+		    (ca = label_ca(ctx, &ctx->conf.labels[i])) != NULL &&
+		    ca->cert != NULL && ocsp_names_ca(id, ca))
+			return ca;
+	return NULL;
+}
+
+/*
  * Answers the DER OCSP request der (len bytes): on EST_OK *out is a
  * malloc'd DER OCSPResponse (*outlen bytes) for the caller to send as
  * application/ocsp-response — successful with one SingleResponse per
@@ -237,13 +257,14 @@ ocsp_respond(const struct est_ctx *ctx, const struct est_ocsp_signer *s,
 	OCSP_BASICRESP      *basic = NULL;
 	OCSP_RESPONSE       *resp = NULL;
 	ASN1_TIME           *this = NULL, *next = NULL;
+	const struct est_ca *ca;
 	X509                *signer;
 	EVP_PKEY            *key;
 	unsigned char       *q;
 	time_t               now = time(NULL);
 	enum est_err         rc;
 	int                  status = OCSP_RESPONSE_STATUS_INTERNALERROR;
-	int                  i, n, dlen;
+	int                  i, n, dlen, delegated;
 
 	*out = NULL;
 	*outlen = 0;
@@ -262,15 +283,20 @@ ocsp_respond(const struct est_ctx *ctx, const struct est_ocsp_signer *s,
 		status = OCSP_RESPONSE_STATUS_MALFORMEDREQUEST;
 		goto fail;
 	}
-	/* RFC 5019 2.2.3: a CA this responder does not serve. */
-	for (i = 0; i < n; i++)
+	/* RFC 5019 2.2.3: a CA this responder does not serve.  One
+	 * response has one signer: every certificate asked must be of the
+	 * same CA. */
+	ca = ocsp_find_ca(ctx, OCSP_onereq_get0_id(
+	    OCSP_request_onereq_get0(req, 0)));
+	for (i = 0; i < n && ca != NULL; i++)
 		if (!ocsp_names_ca(OCSP_onereq_get0_id(
-		    OCSP_request_onereq_get0(req, i)), &ctx->ca)) {
-			est_fail(EST_ERR_FORBIDDEN, "OCSP request names "
-			    "another CA");
-			status = OCSP_RESPONSE_STATUS_UNAUTHORIZED;
-			goto fail;
-		}
+		    OCSP_request_onereq_get0(req, i)), ca))
+			ca = NULL;
+	if (ca == NULL) {
+		est_fail(EST_ERR_FORBIDDEN, "OCSP request names another CA");
+		status = OCSP_RESPONSE_STATUS_UNAUTHORIZED;
+		goto fail;
+	}
 	if ((basic = OCSP_BASICRESP_new()) == NULL ||
 	    (this = ASN1_TIME_set(NULL, now)) == NULL ||
 	    (next = ASN1_TIME_set(NULL, now +
@@ -288,12 +314,15 @@ ocsp_respond(const struct est_ctx *ctx, const struct est_ocsp_signer *s,
 	/* RFC 6960 4.4.1: the nonce, when the request has one. */
 	if (OCSP_copy_nonce(basic, req) <= 0)
 		goto fail;
-	signer = s->cert != NULL ? s->cert : ctx->ca.cert;
-	key = s->key != NULL ? s->key : ctx->ca.key;
+	/* The delegated signer is the default CA's; a label's own CA
+	 * signs for itself. */
+	delegated = s->cert != NULL && ca == &ctx->ca;
+	signer = delegated ? s->cert : ca->cert;
+	key = delegated ? s->key : ca->key;
 	/* A delegated signer's certificate goes with the response
 	 * (RFC 6960 4.2.2.2); a client already has the CA's. */
-	if (!OCSP_basic_sign(basic, signer, key, ca_digest(key), s->certs,
-	    s->cert != NULL ? 0 : OCSP_NOCERTS))
+	if (!OCSP_basic_sign(basic, signer, key, ca_digest(key),
+	    delegated ? s->certs : NULL, delegated ? 0 : OCSP_NOCERTS))
 		goto fail;
 	if ((resp = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL,
 	    basic)) == NULL || (dlen = i2d_OCSP_RESPONSE(resp, NULL)) <= 0 ||

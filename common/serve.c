@@ -47,7 +47,7 @@ signals_setup(void)
 }
 
 /* Frees the CAs of every label (ctx->ca and ctx->cas). */
-static void
+void
 ctx_free_cas(struct est_ctx *ctx)
 {
 	size_t i;
@@ -65,7 +65,7 @@ ctx_free_cas(struct est_ctx *ctx)
  * nothing: on failure nothing stays loaded.  Returns EST_OK or the
  * first error (its reason names the file).
  */
-static enum est_err
+enum est_err
 ctx_load_cas(struct est_ctx *ctx)
 {
 	enum est_err rc;

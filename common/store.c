@@ -2846,13 +2846,11 @@ store_is_open(const struct est_store *st)
 #define REV_GEN_KEY   "rv"   /* counters: revocation generation */
 #define REV_LIST_MIN  256    /* first allocation of a revoked list */
 
-/* The CA label a certificate record belongs to ("" = default).  Until
- * certificates carry their label every one is the default CA's. */
+/* The CA label a certificate record belongs to ("" = default). */
 static const char *
 cert_label(const struct est_cert *c)
 {
-	(void)c;
-	return "";
+	return c->label;
 }
 
 /* Builds the revoked index key label + NUL + serial into k

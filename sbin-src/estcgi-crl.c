@@ -42,7 +42,7 @@ main(int argc, char *argv[])
 	ctx.progname = "estcgi-crl";
 	est_log_open(ctx.progname, "stderr");
 	if ((rc = conf_load(conf_path(), &ctx.conf)) != EST_OK ||
-	    (rc = ca_load(&ctx.conf, &ctx.ca)) != EST_OK ||
+	    (rc = ctx_load_cas(&ctx)) != EST_OK ||
 	    (rc = store_open(ctx.conf.store_dir, &ctx.store)) != EST_OK ||
 	    (rc = crl_publish_all(&ctx, force)) != EST_OK) {
 		fprintf(stderr, "estcgi-crl: %s\n", est_reason(rc));
@@ -54,7 +54,7 @@ main(int argc, char *argv[])
 	st = 0;
 out:
 	store_close(ctx.store);
-	ca_free(&ctx.ca);
+	ctx_free_cas(&ctx);
 	conf_free(&ctx.conf);
 	return st;
 }
