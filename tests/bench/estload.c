@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -933,6 +934,9 @@ main(int argc, char **argv)
 	long long     elapsed;
 	int           rc;
 
+	/* A server that drops a connection: a write to it must fail
+	 * (EPIPE), not kill the load tool with SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
 	parse_opts(argc, argv, &o);
 	parse_url(o.url, &t);
 	if (o.prefix != NULL)

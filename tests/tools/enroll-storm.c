@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -312,6 +313,9 @@ main(int argc, char **argv)
 	size_t     alen;
 	int        ch, k;
 
+	/* A server restarted under load resets connections: a write to
+	 * one must fail (EPIPE), not kill every client with SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
 	opt.n = ST_DEFAULT_N;
 	opt.c = ST_DEFAULT_C;
 	opt.op = "bootstrap";
