@@ -218,32 +218,22 @@ rev_add_exts(X509 *x, const struct est_label *l)
 }
 
 /* Adds the authorityKeyIdentifier (RFC 5280 5.2.1: MUST) of issuer to
- * crl.  Returns 1 on success. */
+ * crl: its subjectKeyIdentifier (4.2.1.2: a conforming CA certificate
+ * has one), through OpenSSL's own extension builder.  Returns 1 on
+ * success. */
 static int
 crl_add_akid(X509_CRL *crl, X509 *issuer)
 {
-	AUTHORITY_KEYID         *akid = NULL;
-	const ASN1_OCTET_STRING *skid;
-	unsigned char            md[EVP_MAX_MD_SIZE];
-	unsigned int             mdlen;
-	int                      ok = 0;
+	X509V3_CTX      v3;
+	X509_EXTENSION *ext;
+	int             ok;
 
-	if ((akid = AUTHORITY_KEYID_new()) == NULL)
-		goto out;
-	if ((skid = X509_get0_subject_key_id(issuer)) != NULL)
-		akid->keyid = ASN1_OCTET_STRING_dup(skid);
-	else if (X509_pubkey_digest(issuer, EVP_sha1(), md, &mdlen) &&
-	    (akid->keyid = ASN1_OCTET_STRING_new()) != NULL &&
-	    !ASN1_OCTET_STRING_set(akid->keyid, md, (int)mdlen)) {
-		ASN1_OCTET_STRING_free(akid->keyid);
-		akid->keyid = NULL;
-	}
-	if (akid->keyid == NULL)
-		goto out;
-	ok = X509_CRL_add1_ext_i2d(crl, NID_authority_key_identifier, akid, 0,
-	    X509V3_ADD_REPLACE) == 1;
-out:
-	AUTHORITY_KEYID_free(akid);
+	X509V3_set_ctx(&v3, issuer, NULL, NULL, crl, 0);
+	if ((ext = X509V3_EXT_conf_nid(NULL, &v3, NID_authority_key_identifier,
+	    "keyid:always")) == NULL)
+		return 0;
+	ok = X509_CRL_add_ext(crl, ext, -1) == 1;
+	X509_EXTENSION_free(ext);
 	return ok;
 }
 

@@ -2539,10 +2539,7 @@ store_device_certs(struct est_store *st, const char *id,
 	memset(&a, 0, sizeof(a));
 	a.id = id;
 	if ((rc = store_loop(st, device_certs_fn, &a, STORE_NOTXN)) == EST_OK) {
-		/* A pending device has none (qsort must not see NULL). */
-		if (a.nall > 1)
-			qsort(a.all, a.nall, sizeof(a.all[0]),
-			    cert_newest_first);
+		qsort(a.all, a.nall, sizeof(a.all[0]), cert_newest_first);
 		*n = a.nall < max ? a.nall : max;
 		if (*n > 0)
 			memcpy(out, a.all, *n * sizeof(out[0]));
@@ -2755,7 +2752,6 @@ store_stats(struct est_store *st, int64_t now, struct est_stats *out)
 struct delete_arg {
 	const char       *id;
 	struct est_event *ev;
-	struct certs_arg  certs;
 };
 
 /* store_device_delete()'s transaction: revokes the device's
@@ -2770,24 +2766,12 @@ delete_fn(struct est_txn *t, void *arg)
 	DBT                key;
 	enum est_err       rc;
 	int64_t            now = (int64_t)time(NULL);
-	size_t             i;
 	int                ret;
 
-	if ((rc = txn_device_get(t, a->id, &dev)) != EST_OK)
+	if ((rc = txn_device_get(t, a->id, &dev)) != EST_OK ||
+	    (rc = txn_device_revoke_certs(t, a->id, EST_CRL_CESSATION, now,
+	    NULL)) != EST_OK)
 		return rc;
-	a->certs.id = a->id;
-	a->certs.want_der = 1;    /* the update rewrites whole records */
-	if ((rc = device_certs_fn(t, &a->certs)) != EST_OK)
-		return rc;
-	for (i = 0; i < a->certs.nall; i++) {
-		struct est_cert *c = &a->certs.all[i];
-
-		if (c->status == CERT_REVOKED)
-			continue;
-		if ((rc = txn_cert_revoke(t, c, EST_CRL_CESSATION, now)) !=
-		    EST_OK)
-			return rc;
-	}
 	if ((rc = device_key(a->id, kbuf, &key)) != EST_OK)
 		return rc;
 	if ((ret = t->st->devices->del(t->st->devices, t->tid, &key, 0)) != 0)
@@ -2815,7 +2799,6 @@ store_device_delete(struct est_store *st, const char *id,
     struct est_event *ev)
 {
 	struct delete_arg a;
-	enum est_err      rc;
 
 	memset(&a, 0, sizeof(a));
 	a.id = id;
@@ -2826,10 +2809,7 @@ store_device_delete(struct est_store *st, const char *id,
 	snprintf(ev->device, sizeof(ev->device), "%s", id);
 	snprintf(ev->reason, sizeof(ev->reason), "deleted; certificates "
 	    "revoked (cessationOfOperation)");
-	rc = store_run(st, delete_fn, &a);
-	certs_reset(&a.certs);
-	free(a.certs.all);
-	return rc;
+	return store_run(st, delete_fn, &a);
 }
 
 /* Returns whether st has its environment open (a failed open or reopen
@@ -3097,7 +3077,6 @@ struct revoke_arg {
 	const char       *id;
 	int               reason;
 	struct est_event *ev;
-	struct certs_arg  certs;
 	size_t            nrevoked;
 };
 
@@ -3110,24 +3089,12 @@ device_revoke_fn(struct est_txn *t, void *arg)
 	struct est_device  dev;
 	enum est_err       rc;
 	int64_t            now = (int64_t)time(NULL);
-	size_t             i;
 
 	a->nrevoked = 0;
-	if ((rc = txn_device_get(t, a->id, &dev)) != EST_OK)
+	if ((rc = txn_device_get(t, a->id, &dev)) != EST_OK ||
+	    (rc = txn_device_revoke_certs(t, a->id, a->reason, now,
+	    &a->nrevoked)) != EST_OK)
 		return rc;
-	a->certs.id = a->id;
-	a->certs.want_der = 1;    /* the update rewrites whole records */
-	if ((rc = device_certs_fn(t, &a->certs)) != EST_OK)
-		return rc;
-	for (i = 0; i < a->certs.nall; i++) {
-		struct est_cert *c = &a->certs.all[i];
-
-		if (c->status == CERT_REVOKED)
-			continue;
-		if ((rc = txn_cert_revoke(t, c, a->reason, now)) != EST_OK)
-			return rc;
-		a->nrevoked++;
-	}
 	dev.state = DEV_REVOKED;
 	dev.updated = now;
 	if ((rc = txn_device_put(t, &dev)) != EST_OK)
@@ -3166,8 +3133,6 @@ store_device_revoke(struct est_store *st, const char *id, int reason,
 	    est_reason_names[reason] : "?");
 	rc = store_run(st, device_revoke_fn, &a);
 	*nrevoked = a.nrevoked;
-	certs_reset(&a.certs);
-	free(a.certs.all);
 	return rc;
 }
 

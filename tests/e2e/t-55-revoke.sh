@@ -194,9 +194,9 @@ check "reenroll: the bootstrap certificate simpleenroll replaced is not revoked"
 	"$(rv_listed "$(cert_serial "$T/rv-e.pem")")"
 
 # --- a label with a CA of its own has its own CRL and OCSP answers ---------
-case " ${EST_LABELS:-} " in
-*" rsa "*)
-	est "$EST_URL/rsa/cacerts"
+est "$EST_URL/rsa/cacerts"
+case " ${EST_LABELS:-} $STATUS " in
+*" rsa "*" 200 ")
 	p7_to_pem "$RVD/rsa-ca.pem"
 	mkcsr rv-r "/CN=$RV-r" rsa
 	post rsa/bootstrap "$T/rv-r.b64" "${AUTH[@]}"
@@ -224,6 +224,7 @@ case " ${EST_LABELS:-} " in
 		"$(openssl ocsp -issuer "$RVD/rsa-ca.pem" -CAfile "$RVD/rsa-ca.pem" -cert "$T/rv-r.pem" \
 			-url "$EST_OCSP_URL" 2>&1 | tr '\n' ' ')"
 	;;
+*)	echo "# no CA label rsa served here: per-label CRL not checked" ;;
 esac
 
 # --- the web server's own check (Apache reads the CRL at a restart) ---------
