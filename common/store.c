@@ -2539,7 +2539,10 @@ store_device_certs(struct est_store *st, const char *id,
 	memset(&a, 0, sizeof(a));
 	a.id = id;
 	if ((rc = store_loop(st, device_certs_fn, &a, STORE_NOTXN)) == EST_OK) {
-		qsort(a.all, a.nall, sizeof(a.all[0]), cert_newest_first);
+		/* A pending device has none (qsort must not see NULL). */
+		if (a.nall > 1)
+			qsort(a.all, a.nall, sizeof(a.all[0]),
+			    cert_newest_first);
 		*n = a.nall < max ? a.nall : max;
 		if (*n > 0)
 			memcpy(out, a.all, *n * sizeof(out[0]));
