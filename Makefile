@@ -231,6 +231,7 @@ FUZZ_PKGS    := clang libclang-rt-14-dev
 FUZZ_BUILD   ?= $(BUILD)-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := b64 csr req conf api
+FUZZ_TARGETS += ocsp
 FUZZ_CFLAGS  := -g -O1 -std=c11 $(WARN) -D_DEFAULT_SOURCE \
                 -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED -Icommon \
                 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
