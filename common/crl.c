@@ -218,9 +218,9 @@ rev_add_exts(X509 *x, const struct est_label *l)
 }
 
 /* Adds the authorityKeyIdentifier (RFC 5280 5.2.1: MUST) of issuer to
- * crl: its subjectKeyIdentifier (4.2.1.2: a conforming CA certificate
- * has one), through OpenSSL's own extension builder.  Returns 1 on
- * success. */
+ * crl through OpenSSL's own extension builder: its subjectKeyIdentifier
+ * (4.2.1.2: a conforming CA certificate has one), else its issuer name
+ * and serial number.  Returns 1 on success. */
 static int
 crl_add_akid(X509_CRL *crl, X509 *issuer)
 {
@@ -230,8 +230,12 @@ crl_add_akid(X509_CRL *crl, X509 *issuer)
 
 	X509V3_set_ctx(&v3, issuer, NULL, NULL, crl, 0);
 	if ((ext = X509V3_EXT_conf_nid(NULL, &v3, NID_authority_key_identifier,
-	    "keyid:always")) == NULL)
-		return 0;
+	    "keyid:always")) == NULL) {
+		ERR_clear_error();
+		if ((ext = X509V3_EXT_conf_nid(NULL, &v3,
+		    NID_authority_key_identifier, "issuer:always")) == NULL)
+			return 0;
+	}
 	ok = X509_CRL_add_ext(crl, ext, -1) == 1;
 	X509_EXTENSION_free(ext);
 	return ok;

@@ -66,12 +66,15 @@ rmtree(const char *path)
 	rmdir(path);
 }
 
-/* A new self-signed P-256 CA named cn into ca (cert and key). */
+/* A new self-signed P-256 CA named cn into ca (cert and key), with a
+ * subjectKeyIdentifier when ski. */
 static void
-make_ca(struct est_ca *ca, const char *cn)
+make_ca(struct est_ca *ca, const char *cn, int ski)
 {
 	X509_NAME         *n;
 	BASIC_CONSTRAINTS *bc;
+	X509V3_CTX         v3;
+	X509_EXTENSION    *ext;
 
 	memset(ca, 0, sizeof(*ca));
 	assert_non_null(ca->key = EVP_PKEY_Q_keygen(NULL, NULL, "EC",
@@ -91,6 +94,13 @@ make_ca(struct est_ca *ca, const char *cn)
 	assert_true(X509_add1_ext_i2d(ca->cert, NID_basic_constraints, bc, 1,
 	    0));
 	BASIC_CONSTRAINTS_free(bc);
+	if (ski) {
+		X509V3_set_ctx(&v3, ca->cert, ca->cert, NULL, NULL, 0);
+		assert_non_null(ext = X509V3_EXT_conf_nid(NULL, &v3,
+		    NID_subject_key_identifier, "hash"));
+		assert_true(X509_add_ext(ca->cert, ext, -1));
+		X509_EXTENSION_free(ext);
+	}
 	assert_true(X509_sign(ca->cert, ca->key, EVP_sha256()) > 0);
 }
 
@@ -158,7 +168,7 @@ setup(void **state)
 	f->rc.crl_next_update = CRL_NEXT;
 	f->rc.ocsp_next_update = 3600;
 	f->ctx.conf.rev = &f->rc;
-	make_ca(&f->ctx.ca, "test-rev CA");
+	make_ca(&f->ctx.ca, "test-rev CA", 1);
 	*state = f;
 	return 0;
 }
@@ -279,6 +289,9 @@ crl_lists_revoked(void **state)
 	crl = read_crl(f);
 	assert_int_equal(X509_CRL_verify(crl, f->ctx.ca.key), 1);
 	assert_int_equal(X509_CRL_get_version(crl), X509_CRL_VERSION_2);
+	/* RFC 5280 5.2.1: the CA's key identifier. */
+	assert_true(X509_CRL_get_ext_by_NID(crl, NID_authority_key_identifier,
+	    -1) >= 0);
 	assert_int_equal(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)), 2);
 	assert_int_equal(entry_reason(crl, SERIAL_KEY), 1);
 	assert_int_equal(entry_reason(crl, SERIAL_UNSPEC), -1);
@@ -311,6 +324,16 @@ crl_lists_revoked(void **state)
 	assert_int_equal(crl_publish_all(&f->ctx, 1), EST_OK);
 	crl = read_crl(f);
 	assert_true(crl_number(crl) > n2);
+	X509_CRL_free(crl);
+
+	/* A CA without subjectKeyIdentifier: issuer and serial instead. */
+	ca_free(&f->ctx.ca);
+	make_ca(&f->ctx.ca, "test-rev CA", 0);
+	assert_int_equal(crl_publish_all(&f->ctx, 1), EST_OK);
+	crl = read_crl(f);
+	assert_int_equal(X509_CRL_verify(crl, f->ctx.ca.key), 1);
+	assert_true(X509_CRL_get_ext_by_NID(crl, NID_authority_key_identifier,
+	    -1) >= 0);
 	X509_CRL_free(crl);
 
 	/* No crl_dir: nothing to do, no error. */
@@ -501,7 +524,7 @@ ocsp_answers(void **state)
 	OPENSSL_free(req);
 
 	/* Another CA's certificate: unauthorized. */
-	make_ca(&other, "another CA");
+	make_ca(&other, "another CA", 0);
 	req = make_req(other.cert, serials, 1, 0, &len);
 	assert_int_equal(ocsp_respond(&f->ctx, &s, req, len, &out, &outlen),
 	    EST_OK);
