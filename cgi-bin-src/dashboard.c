@@ -343,7 +343,9 @@ index_key(struct est_buf *b, const char *key, void *arg)
 	const struct est_stats *s = v->stats;
 	const struct est_dev_query *q = v->query;
 	static const char *const states[] = { "", "bootstrapped", "enrolled",
-	    "expired" };
+	    "pending", "expired" };
+	static const int         filters[] = { EST_FILTER_ANY,
+	    DEV_BOOTSTRAPPED, DEV_ENROLLED, DEV_PENDING, EST_FILTER_EXPIRED };
 	size_t                  i;
 
 	if (strcmp(key, "total") == 0)
@@ -376,9 +378,7 @@ index_key(struct est_buf *b, const char *key, void *arg)
 		buf_printf(b, "%d", DASH_REFRESH_MS);
 	else if (strcmp(key, "state_options") == 0) {
 		for (i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
-			int sel = (i == 0 && q->state == EST_FILTER_ANY) ||
-			    (i == 3 && q->state == EST_FILTER_EXPIRED) ||
-			    (i > 0 && i < 3 && q->state == (int)i);
+			int sel = q->state == filters[i];
 
 			buf_printf(b, "<option value=\"%s\"%s>%s</option>",
 			    states[i], sel ? " selected" : "",
