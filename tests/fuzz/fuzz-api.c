@@ -2,7 +2,8 @@
  * fuzz-api.c — libFuzzer target for the registry API's request parsing
  * (cgi-bin-src/api.c, included here with its main() renamed): the route
  * and device ID from REQUEST_URI and SCRIPT_NAME, and the query
- * parameters (limit, offset, state, q, cursor, expiring_within_days).
+ * parameters (limit, offset, state, q, cursor, expiring_within_days),
+ * and the same QUERY_STRING bytes as a reject request's JSON body.
  *
  * Input: SCRIPT_NAME, a newline, REQUEST_URI, a newline, QUERY_STRING.
  */
@@ -77,7 +78,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	est_reason_clear();
 	if (api_route(&fz_conf, &req, &path) == EST_OK &&
-	    path.route == ROUTE_DEVICE &&
+	    (path.route == ROUTE_DEVICE || path.route == ROUTE_APPROVE ||
+	    path.route == ROUTE_REJECT) &&
 	    (path.id[0] == '\0' || strlen(path.id) > EST_MAX_DEVICE_ID ||
 	    regexec(&fz_conf.id_re, path.id, 0, NULL, 0) != 0))
 		abort();
@@ -88,6 +90,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)parse_state(s, &state);
 	(void)query_str(&req, "q", s, sizeof(s));
 	(void)query_str(&req, "cursor", s, sizeof(s));
+	/* The reason of a reject: one line within its limit, or refused. */
+	req.body = query;
+	req.body_len = strlen(query);
+	req.content_type = "application/json";
+	if (reject_reason(&req, s, sizeof(s)) == EST_OK &&
+	    (strlen(s) > EST_MAX_REJECT_REASON || strpbrk(s, "\r\n") != NULL))
+		abort();
 	free(script);
 	free(uri);
 	free(query);
