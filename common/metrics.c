@@ -50,12 +50,13 @@ enum metrics_ep {
 	EP_API,
 	EP_DASHBOARD,
 	EP_METRICS,
+	EP_OCSP,
 	EP_OTHER,
 	EP__MAX
 };
 static const char *const ep_names[EP__MAX] = {
 	"cacerts", "simpleenroll", "simplereenroll", "bootstrap", "api",
-	"dashboard", "metrics", "other"
+	"dashboard", "metrics", "ocsp", "other"
 };
 
 /* Upper bounds of the latency buckets in microseconds (the last bucket,

@@ -142,3 +142,9 @@ check "bad: another CA's certificate is unauthorized (RFC 5019 2.2.3)" "200 unau
 # Still serving after all that.
 oc_ask -cert "$T/oc-good.pem"
 check_match "ocsp: still answering after the bad requests" "oc-good.pem: good" "$OCSP_OUT"
+
+# /metrics times the responder as its own endpoint.
+est -u "$EST_ADMIN_USER:$EST_ADMIN_PASS" "$EST_METRICS_URL"
+check_match "metrics: the OCSP responder is an endpoint" \
+	'^estcgi_request_duration_seconds_count\{endpoint="ocsp"\} [1-9]' \
+	"$(grep 'duration_seconds_count{endpoint="ocsp"}' "$T/body")"
