@@ -201,7 +201,7 @@ rev_add_exts(X509 *x, const struct est_label *l)
 {
 	/* A label sharing the default CA shares its CRL. */
 	const char *label = l != NULL && l->own_ca ? l->name : "";
-	char url[EST_MAX_URL + EST_MAX_DEVICE_ID + 16];
+	char url[EST_MAX_URL + EST_MAX_LABEL + sizeof("/.crl")];
 	int  n;
 
 	if (rev_urls == NULL)
