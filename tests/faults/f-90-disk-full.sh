@@ -32,6 +32,7 @@ else
 	chown "$DF_OWNER" "$DF"
 	sh scripts/server.sh start "$EST_RUNDIR" "$EST_PORT" > /dev/null
 	df_sig0=$(df_signals)
+	df_log0=$(wc -l < "$EST_RUNDIR/logs/error.log")
 	storm_bg "$T/df-before" -n 200 -c 8 -p dfa
 	wait "$STORM_PID"
 	df_workers=$(all_worker_pids)
@@ -80,6 +81,9 @@ else
 	check "disk-full: every worker of before still runs (none restarted)" "" \
 		"$(for p in $df_workers; do running "$p" || echo "$p"; done)"
 	check "disk-full: no worker died (error log), after" "$df_sig0" "$(df_signals)"
+	check "disk-full: Berkeley DB never panicked nor needed recovery (error log)" 0 \
+		"$(tail -n +$((df_log0 + 1)) "$EST_RUNDIR/logs/error.log" |
+			grep -Eci 'panic|run recovery|reopening the environment')"
 	storm_verify disk-full "$T/df-before" "$T/df-full" "$T/df-filling" "$T/df-after"
 	# The store verifies, then goes back to the disk.
 	df_procs=$(descendants "$(main_pid)")
