@@ -123,3 +123,20 @@ store_snapshot() {
 		"$tool" "$db"
 	fi
 }
+
+# add_test_labels FRAGMENT — adds the label groups in FRAGMENT (a file
+# of "name = { ... };" lines) to the instance's est.conf, once, inside
+# its `labels` group (made if missing); the file keeps its owner and
+# mode.  The enrollment workers are restarted to read it.
+add_test_labels() {
+	local conf="$EST_RUNDIR/est.conf" tmp="$T/est.conf.new" first
+	first=$(grep -v '^ *#' "$1" | grep -m1 -o '^ *[A-Za-z0-9._-]* =' | tr -d ' =')
+	grep -q "^ *$first = " "$conf" && return 0
+	if grep -q '^labels = {' "$conf"; then
+		sed "/^labels = {/r $1" "$conf" > "$tmp"
+	else
+		{ cat "$conf"; echo 'labels = {'; cat "$1"; echo '};'; } > "$tmp"
+	fi
+	cat "$tmp" > "$conf"
+	for p in bootstrap simpleenroll simplereenroll serverkeygen cacerts csrattrs; do restart_workers "$p"; done
+}
