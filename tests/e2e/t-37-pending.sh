@@ -72,6 +72,17 @@ est "${ADM[@]}" "${EST_DASHBOARD_URL}pending"
 check "pending: dashboard page answers" 200 "$STATUS"
 check_true "pending: dashboard lists the device" grep -q ">$PA</a>" "$T/body"
 check_true "pending: dashboard has the approve button" grep -q 'class="approve"' "$T/body"
+# The page as a browser runs it (CSP with a nonce: its script must load).
+if CHROME=$(command -v chromium); then
+	PU="https://$EST_ADMIN_USER:$EST_ADMIN_PASS@${EST_DASHBOARD_URL#https://}pending"
+	timeout 60 "$CHROME" --headless --no-sandbox --disable-gpu --no-first-run \
+		--disable-background-networking --disable-component-update --disable-sync \
+		--disable-quic --ignore-certificate-errors --user-data-dir="$T/chrome-pq" \
+		--enable-logging=stderr --v=0 --virtual-time-budget=3000 --dump-dom "$PU" \
+		> "$PQ/dom.html" 2> "$PQ/chrome.log"
+	check_true "pending: chromium renders the queue with the request" grep -q ">$PA</a>" "$PQ/dom.html"
+	check_true "pending: chromium reports no CSP violation" sh -c "! grep -q 'Refused to' '$PQ/chrome.log'"
+fi
 est "${ADM[@]}" "${EST_DASHBOARD_URL}?state=pending"
 check_true "pending: the dashboard's device list filters on pending" grep -q ">$PA</a>" "$T/body"
 check_true "pending: the pending filter is selected" grep -q '<option value="pending" selected>' "$T/body"
