@@ -343,9 +343,10 @@ index_key(struct est_buf *b, const char *key, void *arg)
 	const struct est_stats *s = v->stats;
 	const struct est_dev_query *q = v->query;
 	static const char *const states[] = { "", "bootstrapped", "enrolled",
-	    "pending", "expired" };
+	    "pending", "revoked", "expired" };
 	static const int         filters[] = { EST_FILTER_ANY,
-	    DEV_BOOTSTRAPPED, DEV_ENROLLED, DEV_PENDING, EST_FILTER_EXPIRED };
+	    DEV_BOOTSTRAPPED, DEV_ENROLLED, DEV_PENDING, DEV_REVOKED,
+	    EST_FILTER_EXPIRED };
 	size_t                  i;
 
 	if (strcmp(key, "total") == 0)
@@ -359,6 +360,9 @@ index_key(struct est_buf *b, const char *key, void *arg)
 	else if (strcmp(key, "enrolled") == 0)
 		buf_printf(b, "%llu",
 		    (unsigned long long)s->by_state[DEV_ENROLLED]);
+	else if (strcmp(key, "revoked") == 0)
+		buf_printf(b, "%llu",
+		    (unsigned long long)s->by_state[DEV_REVOKED]);
 	else if (strcmp(key, "enroll_24h") == 0)
 		buf_printf(b, "%llu", (unsigned long long)s->enroll_24h);
 	else if (strcmp(key, "refused_24h") == 0)
@@ -523,11 +527,13 @@ page_stats(struct view *v, struct est_resp *resp)
 	fmt_time(v->now, t);
 	memset(&out, 0, sizeof(out));
 	buf_printf(&out, "{\"total\":%llu,\"bootstrapped\":%llu,"
-	    "\"enrolled\":%llu,\"enroll_24h\":%llu,\"refused_24h\":%llu,"
-	    "\"expiring_7d\":%llu,\"expiring_30d\":%llu,\"now\":\"%s\"}\n",
+	    "\"enrolled\":%llu,\"revoked\":%llu,\"enroll_24h\":%llu,"
+	    "\"refused_24h\":%llu,\"expiring_7d\":%llu,"
+	    "\"expiring_30d\":%llu,\"now\":\"%s\"}\n",
 	    (unsigned long long)st.devices,
 	    (unsigned long long)st.by_state[DEV_BOOTSTRAPPED],
 	    (unsigned long long)st.by_state[DEV_ENROLLED],
+	    (unsigned long long)st.by_state[DEV_REVOKED],
 	    (unsigned long long)st.enroll_24h,
 	    (unsigned long long)st.refusals_24h,
 	    (unsigned long long)st.expiring_7d,

@@ -126,6 +126,11 @@ check_match "revoke: the serial is in the next CRL, reason keyCompromise" "Key C
 est "${ADMIN[@]}" "${EST_DASHBOARD_URL}device/$RV-b"
 check_match "dashboard: the certificate row shows the reason" "<td>keyCompromise</td>" "$(cat "$T/body")"
 check_match "dashboard: the device shows revoked" "revoked" "$(cat "$T/body")"
+est "${ADMIN[@]}" "${EST_DASHBOARD_URL}?state=revoked&q=$RV-"
+check_match "dashboard: the revoked filter lists the device" ">$RV-b</a>" "$(cat "$T/body")"
+check_match "dashboard: the filter offers revoked" '<option value="revoked" selected>' "$(cat "$T/body")"
+est "${ADMIN[@]}" "${EST_DASHBOARD_URL}stats.json"
+check_true "dashboard: stats.json counts revoked devices" test "$(jq .revoked < "$T/body")" -ge 1
 rv_revoke "$RV-b" "" "${CSRF[@]}"
 check "revoke: again is 200 with nothing left to revoke" "200 0" "$STATUS $(jq -r .revoked < "$T/body")"
 
