@@ -38,7 +38,7 @@ LIB_SRCS := common/err.c common/log.c common/conf.c common/b64.c \
             common/json.c common/audit.c common/metrics.c \
             common/csr.c common/ca.c common/store.c common/enroll.c \
             common/http.c common/serve.c common/tmpl.c common/admin.c \
-            common/prefork.c common/label.c
+            common/prefork.c common/label.c common/keygen.c
 LIB_SRCS += common/space.c
 LIB_SRCS += common/crl.c common/ocsp.c
 LIB_SRCS += common/queue.c
@@ -46,6 +46,7 @@ LIB_OBJS := $(LIB_SRCS:common/%.c=$(BUILD)/common/%.o)
 LIB      := $(BUILD)/libestcgi.a
 
 PROGS    := cacerts simpleenroll simplereenroll bootstrap unsupported dashboard api \
+            csrattrs serverkeygen \
             metrics
 PROGS    += ocsp
 PROG_BINS := $(PROGS:%=$(BUILD)/cgi-bin/%)
@@ -53,7 +54,7 @@ PROG_BINS := $(PROGS:%=$(BUILD)/cgi-bin/%)
 # the answer passes untouched, Content-Length kept (estcgi.conf).
 NPH_LINKS := $(PROGS:%=$(BUILD)/cgi-bin/nph-%)
 
-UNIT     := b64 csr ca store http tmpl registry metrics
+UNIT     := b64 csr ca store http tmpl registry metrics label
 UNIT     += rev
 UNIT     += queue
 UNIT     += space

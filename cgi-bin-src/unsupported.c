@@ -1,7 +1,7 @@
 /*
  * unsupported — every /.well-known/est/ path no other program serves:
- * fullcmc (RFC 7030 4.3) and serverkeygen (4.4) answer 501, anything
- * else is an unknown operation, 404 — each with a one-line reason.
+ * fullcmc (RFC 7030 4.3) answers 501, anything else is an unknown
+ * operation or CA label, 404 — each with a one-line reason.
  */
 #include <string.h>
 
@@ -37,14 +37,13 @@ unsupported(struct est_ctx *ctx, const struct est_req *req,
 	if (strcmp(op, "fullcmc") == 0)
 		return est_fail(EST_ERR_NOT_IMPLEMENTED, "fullcmc (RFC 7030 "
 		    "4.3) is not supported; use simpleenroll");
-	if (strcmp(op, "serverkeygen") == 0)
-		return est_fail(EST_ERR_NOT_IMPLEMENTED, "serverkeygen (RFC "
-		    "7030 4.4) is not supported here");
 	return est_fail(EST_ERR_NOT_FOUND, "unknown EST operation");
 }
 
 int
 main(void)
 {
-	return est_serve("unsupported", EST_OP_OTHER, 0, unsupported);
+	/* The label is resolved first: an unknown one is 404. */
+	return est_serve("unsupported", EST_OP_OTHER, EST_NEED_LABEL,
+	    unsupported);
 }

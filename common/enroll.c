@@ -25,6 +25,7 @@ struct enroll_job {
 	enum est_op     op;
 	const struct est_label *label;               /* RFC 7030 3.2.2 */
 	const struct est_ca    *ca;                  /* the label's CA */
+	EVP_PKEY       *skg_key;    /* serverkeygen: the key made here */
 	X509_REQ       *csr;
 	char            id[EST_MAX_DEVICE_ID + 1];  /* from the CSR CN */
 	X509           *client;                      /* TLS client cert */
@@ -463,8 +464,9 @@ authenticate(struct enroll_job *job, const struct est_req *req)
 	    req->client_cert != NULL && *req->client_cert != '\0';
 	job->user = req->remote_user;
 
-	if (job->op == EST_OP_BOOTSTRAP || (job->op == EST_OP_SIMPLEENROLL &&
-	    !has_cert)) {
+	/* RFC 7030 4.4.1: serverkeygen is authenticated as simpleenroll. */
+	if (job->op == EST_OP_BOOTSTRAP || ((job->op == EST_OP_SIMPLEENROLL ||
+	    job->op == EST_OP_SERVERKEYGEN) && !has_cert)) {
 		if (job->user == NULL)
 			return est_fail(EST_ERR_UNAUTHENTICATED, "%s needs HTTP "
 			    "Basic authentication", est_op_names[job->op]);
@@ -500,6 +502,10 @@ enroll_prepare(struct enroll_job *job, const struct est_req *req,
 	size_t         derlen = 0;
 	enum est_err   rc;
 
+	/* RFC 7030 4.4: serverkeygen only where the label enables it. */
+	if (job->op == EST_OP_SERVERKEYGEN && !job->label->serverkeygen)
+		return est_fail(EST_ERR_NOT_IMPLEMENTED, "serverkeygen (RFC "
+		    "7030 4.4) is not enabled for this CA label");
 	if (strcmp(req->method, "POST") != 0) {
 		resp->allow = "POST";
 		return est_fail(EST_ERR_METHOD, "%s takes POST only (RFC 7030 "
@@ -522,6 +528,8 @@ enroll_prepare(struct enroll_job *job, const struct est_req *req,
 	free(der);
 	if (rc != EST_OK ||
 	    (rc = csr_check(job->csr, &job->ctx->conf.id_re, job->id)) ||
+	    (job->op == EST_OP_SERVERKEYGEN &&
+	    (rc = skg_key_for(job->label, job->csr, &job->skg_key))) ||
 	    (rc = policy_check(job->label, job->csr)))
 		return rc;
 	/* With a client certificate the CSR must be for that device. */
@@ -587,6 +595,9 @@ enroll_handle(struct est_ctx *ctx, const struct est_req *req,
 		if ((sk = sk_X509_new_null()) == NULL ||
 		    !sk_X509_push(sk, job.issued))
 			rc = EST_ERR_NOMEM;
+		else if (job.skg_key != NULL)
+			/* RFC 7030 4.4.2: the key and its certificate. */
+			rc = skg_response(resp, job.skg_key, job.issued);
 		else if ((rc = ca_certs_only(sk, &resp->body,
 		    &resp->body_len)) == EST_OK) {
 			resp->status = 200;
@@ -632,5 +643,6 @@ enroll_handle(struct est_ctx *ctx, const struct est_req *req,
 	X509_free(job.issued);
 	X509_free(job.client);
 	X509_REQ_free(job.csr);
+	EVP_PKEY_free(job.skg_key);
 	return rc;
 }

@@ -228,6 +228,7 @@ enum est_op {
 	EST_OP_REVOKE,          /* an admin revoked the device's certificates */
 	EST_OP_APPROVE,         /* an admin approved a pending request */
 	EST_OP_REJECT,          /* an admin rejected a pending request */
+	EST_OP_SERVERKEYGEN,    /* RFC 7030 4.4 */
 	EST_OP__MAX
 };
 extern const char *const est_op_names[EST_OP__MAX];
@@ -357,6 +358,8 @@ struct est_resp {
 	char       *body;          /* owned */
 	size_t      body_len;
 	char       *headers;       /* owned extra header lines (CRLF each) */
+	int         secret;        /* body holds a private key: resp_free()
+	                            * cleanses it (serverkeygen) */
 };
 
 /* Reads one variable of the request's environment. */
@@ -856,6 +859,10 @@ enum est_err ca_sign_label(const struct est_ca *, const struct est_label *,
                            size_t serial_len, int days, X509 **out);
 enum est_err csrattrs_body(const struct est_label *, char **b64,
                            size_t *len);
+/* keygen.c (RFC 7030 4.4) */
+enum est_err skg_key_for(const struct est_label *, X509_REQ *req,
+                         EVP_PKEY **key);
+enum est_err skg_response(struct est_resp *, EVP_PKEY *key, X509 *cert);
 
 /* ---- approval queue, duplicate policy, rate limits (queue.c, store.c) -- */
 

@@ -13,6 +13,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
 #include "est.h"
 
 #define HTTP_HEAD_MAX 4096 /* longest response header block we write */
@@ -292,6 +294,9 @@ resp_take_buf(struct est_resp *resp, struct est_buf *b, const char *ctype)
 void
 resp_free(struct est_resp *resp)
 {
+	/* A body holding a private key (serverkeygen) is wiped first. */
+	if (resp->secret && resp->body != NULL)
+		OPENSSL_cleanse(resp->body, resp->body_len);
 	free(resp->body);
 	resp->body = NULL;
 	free(resp->headers);
@@ -307,6 +312,9 @@ resp_text(struct est_resp *resp, int status, const char *text)
 {
 	size_t n = strlen(text);
 
+	if (resp->secret && resp->body != NULL)
+		OPENSSL_cleanse(resp->body, resp->body_len);
+	resp->secret = 0;
 	free(resp->body);
 	resp->body = NULL;
 	resp->body_len = 0;
@@ -416,7 +424,10 @@ resp_write_as(const struct est_resp *resp, int nph, int head_only,
 	HEAD_ADD("Cache-Control: no-store\r\n");
 	if (resp->headers != NULL)
 		HEAD_ADD("%s", resp->headers);
-	HEAD_ADD("Content-Length: %zu\r\n\r\n", resp->body_len);
+	/* RFC 7230 3.3.2: no Content-Length in a 204. */
+	if (resp->status != 204)
+		HEAD_ADD("Content-Length: %zu\r\n", resp->body_len);
+	HEAD_ADD("\r\n");
 #undef HEAD_ADD
 
 	if (wr(head, off, arg) != 0)

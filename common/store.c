@@ -126,7 +126,7 @@ enum store_mode {
 
 const char *const est_op_names[EST_OP__MAX] = {
 	"none", "cacerts", "simpleenroll", "simplereenroll", "bootstrap",
-	"other", "delete", "revoke", "approve", "reject"
+	"other", "delete", "revoke", "approve", "reject", "serverkeygen"
 };
 
 const char *const est_dev_state_names[DEV_STATE__MAX] = {

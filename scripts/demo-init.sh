@@ -48,6 +48,17 @@ keygen "$R/ca/ca.key"
 openssl req -x509 -new -config "$CNF" -extensions ca -key "$R/ca/ca.key" \
 	-subj "/O=estcgi demo/CN=estcgi demo EST CA" -days 3650 -out "$R/ca/ca.pem"
 
+# CA label rsa's own CA (RFC 7030 3.2.2): RSA-2048 whatever CA_KEY says.
+mkdir -p "$R/ca-rsa"
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
+	-out "$R/ca-rsa/ca.key" 2>/dev/null
+openssl req -x509 -new -config "$CNF" -extensions ca -key "$R/ca-rsa/ca.key" \
+	-subj "/O=estcgi demo/CN=estcgi demo EST CA rsa" -days 3650 \
+	-out "$R/ca-rsa/ca.pem"
+# The web server accepts client certificates of every label's CA; the
+# programs check the one of the request's label.
+cat "$R/ca/ca.pem" "$R/ca-rsa/ca.pem" > "$R/ca/client-cas.pem"
+
 # The delegated OCSP signer (RFC 6960 4.2.2.2: id-kp-OCSPSigning, issued
 # by the EST CA; id-pkix-ocsp-nocheck, 4.2.2.2.1), so the CA key signs
 # no OCSP answers.
@@ -92,6 +103,41 @@ templates_dir = "$TOP/templates";
 time_zone = "UTC";
 admin_users = [ "admin" ];
 audit_log = "audit/audit.log";
+# CA labels (README, "Configuration"): /.well-known/est/<label>/<op>.
+labels = {
+    # Its own RSA-2048 CA; server-side key generation; csrattrs asks for
+    # RSA-2048 keys, which is then the only key type accepted.
+    rsa = {
+        ca = { cert = "ca-rsa/ca.pem"; key = "ca-rsa/ca.key"; };
+        extended_key_usage = [ "clientAuth", "serverAuth" ];
+        csrattrs = {
+            oids = [ "challengePassword", "sha256WithRSAEncryption" ];
+            key = "RSA-2048";
+            extensions = [ "subjectAltName" ];
+        };
+        serverkeygen = { enabled = true; };
+        policy = { copy_extensions = true; };
+    };
+    # The default CA; requests wait for an administrator's approval.
+    manual = {
+    };
+    # The default CA with a strict CSR policy.
+    strict = {
+        key_usage = [ "digitalSignature" ];
+        extended_key_usage = [ "serverAuth" ];
+        policy = {
+            key_types = [ "P-256", "P-384" ];
+            hashes = [ "SHA-384", "SHA-512" ];
+            subject_required = [ "CN", "O" ];
+            subject_allowed = [ "CN", "O", "OU" ];
+            allowed_o = [ "estcgi demo" ];
+            allowed_ou = [ "sensors", "gateways" ];
+            san_types = [ "dns" ];
+            san_pattern = "^[a-z0-9-]+\\\\.example\\\\.com\$";
+            max_validity_days = 7;
+        };
+    };
+};
 # Rate limits (README, "Approval queue, duplicates and rate limits"):
 # the demo's load and fault tests enroll thousands of devices as one
 # user, so no per-user limit; per device the default, 100 an hour.

@@ -105,6 +105,6 @@ check "matrix: no unauthorized success" 0 "$mx_unauth"
 # Secrets at rest: the demo's private keys are not readable by others
 # (0600, or 0640 to the serving user's group when Apache runs as root);
 # ca_load() refuses a CA key others may read (unit test test-ca).
-for k in "$EST_RUNDIR/ca/ca.key" "$EST_RUNDIR/ca/ocsp.key" "$EST_RUNDIR/tls/server.key" "$EST_RUNDIR/tls/root.key"; do
+for k in "$EST_RUNDIR/ca/ca.key" "$EST_RUNDIR/ca/ocsp.key" "$EST_RUNDIR/ca-rsa/ca.key" "$EST_RUNDIR/tls/server.key" "$EST_RUNDIR/tls/root.key"; do
 	check_match "keys: ${k#$EST_RUNDIR/} mode $(stat -c %a "$k")" '^6[04]0$' "$(stat -c %a "$k")"
 done

@@ -1,0 +1,145 @@
+/*
+ * keygen.c — RFC 7030 4.4 server-side key generation: the key made per
+ * the label's serverkeygen.key, put into the request in place of the
+ * client's, and the multipart/mixed answer (4.4.2): the private key as
+ * PKCS#8 (application/pkcs8) and the certificate as certs-only PKCS#7,
+ * each base64.  The key is never stored or logged; every buffer that
+ * held it is cleansed before it is freed.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "est.h"
+
+/* The multipart boundary: base64 never contains '-', so it cannot occur
+ * inside a part (RFC 2046 5.1.1). */
+#define SKG_BOUNDARY "estcgi-serverkeygen-part"
+
+/*
+ * Makes a new key of label l's serverkeygen type (RFC 7030 4.4.1: the
+ * server generates it) and puts its public half into req in place of
+ * the client's, so the certificate is issued for it.  On EST_OK *key is
+ * the new key the caller frees (EVP_PKEY_free clears it).  Returns
+ * EST_OK or EST_ERR_INTERNAL.
+ */
+enum est_err
+skg_key_for(const struct est_label *l, X509_REQ *req, EVP_PKEY **key)
+{
+	EVP_PKEY *k = NULL;
+
+	*key = NULL;
+	switch (l->skg_key) {
+	case EST_KEY_RSA:
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA",
+		    (size_t)l->skg_rsa_bits);
+		break;
+	case EST_KEY_P256:
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+		break;
+	case EST_KEY_P384:
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+		break;
+	case EST_KEY_P521:
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521");
+		break;
+	case EST_KEY_ED25519:
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+		break;
+	default:
+		break;
+	}
+	if (k == NULL || !X509_REQ_set_pubkey(req, k)) {
+		est_log_ssl("skg_key_for");
+		EVP_PKEY_free(k);
+		return est_fail(EST_ERR_INTERNAL, "server key generation "
+		    "failed");
+	}
+	*key = k;
+	return EST_OK;
+}
+
+/* Part headers and the closing delimiter (RFC 2046 5.1.1). */
+#define SKG_KEY_HEAD  "--" SKG_BOUNDARY "\r\nContent-Type: application/pkcs8" \
+                      "\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+#define SKG_CERT_HEAD "\r\n--" SKG_BOUNDARY "\r\nContent-Type: "          \
+                      "application/pkcs7-mime; smime-type=certs-only\r\n"  \
+                      "Content-Transfer-Encoding: base64\r\n\r\n"
+#define SKG_END       "\r\n--" SKG_BOUNDARY "--\r\n"
+
+/* Copies n bytes of s to *p and advances it. */
+static void
+skg_put(char **p, const char *s, size_t n)
+{
+	memcpy(*p, s, n);
+	*p += n;
+}
+
+/*
+ * Builds the RFC 7030 4.4.2 answer into resp: multipart/mixed with the
+ * private key key as PKCS#8 PrivateKeyInfo (RFC 5958; unencrypted, the
+ * TLS session protects it: 4.4.2 without DecryptKeyIdentifier) and the
+ * certificate cert as certs-only PKCS#7, both base64.  resp->secret is
+ * set so the body is cleansed when freed.  Borrows key and cert.
+ * Returns EST_OK, EST_ERR_INTERNAL or EST_ERR_NOMEM.
+ */
+enum est_err
+skg_response(struct est_resp *resp, EVP_PKEY *key, X509 *cert)
+{
+	PKCS8_PRIV_KEY_INFO *p8 = NULL;
+	STACK_OF(X509)      *sk = NULL;
+	unsigned char       *der = NULL;
+	char                *keyb64 = NULL, *certb64 = NULL, *p;
+	size_t               keylen = 0, certlen = 0, total;
+	enum est_err         rc = EST_ERR_INTERNAL;
+	int                  len = -1;
+
+	if ((p8 = EVP_PKEY2PKCS8(key)) == NULL ||
+	    (len = i2d_PKCS8_PRIV_KEY_INFO(p8, &der)) <= 0) {
+		est_log_ssl("skg_response");
+		est_fail(rc, "cannot encode the generated key as PKCS#8");
+		goto out;
+	}
+	if ((rc = b64_encode(der, (size_t)len, &keyb64, &keylen)) != EST_OK)
+		goto out;
+	if ((sk = sk_X509_new_null()) == NULL || !sk_X509_push(sk, cert)) {
+		rc = est_fail(EST_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = ca_certs_only(sk, &certb64, &certlen)) != EST_OK)
+		goto out;
+	/* RFC 7030 4.4.2: the key part first, then the certificate; one
+	 * allocation of the exact size, so no copy of the key is left
+	 * behind by a reallocation. */
+	total = strlen(SKG_KEY_HEAD) + keylen + strlen(SKG_CERT_HEAD) +
+	    certlen + strlen(SKG_END);
+	if ((p = resp->body = malloc(total + 1)) == NULL) {
+		rc = est_fail(EST_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	skg_put(&p, SKG_KEY_HEAD, strlen(SKG_KEY_HEAD));
+	skg_put(&p, keyb64, keylen);
+	skg_put(&p, SKG_CERT_HEAD, strlen(SKG_CERT_HEAD));
+	skg_put(&p, certb64, certlen);
+	skg_put(&p, SKG_END, strlen(SKG_END));
+	*p = '\0';
+	resp->body_len = total;
+	resp->secret = 1;
+	resp->status = 200;
+	resp->content_type = "multipart/mixed; boundary=" SKG_BOUNDARY;
+	rc = EST_OK;
+out:
+	/* The key's other copies: DER and base64. */
+	if (der != NULL)
+		OPENSSL_clear_free(der, (size_t)len);
+	if (keyb64 != NULL)
+		OPENSSL_cleanse(keyb64, keylen);
+	free(keyb64);
+	free(certb64);
+	sk_X509_free(sk);
+	PKCS8_PRIV_KEY_INFO_free(p8);
+	return rc;
+}
