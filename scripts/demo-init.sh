@@ -120,6 +120,7 @@ labels = {
     };
     # The default CA; requests wait for an administrator's approval.
     manual = {
+        approval = { required = true; retry_after = 30; };
     };
     # The default CA with a strict CSR policy.
     strict = {
