@@ -299,10 +299,7 @@ delete_device(struct est_ctx *ctx, const struct est_req *req,
 
 	if ((rc = admin_csrf_check(req)) != EST_OK)
 		return rc;
-	memset(&ev, 0, sizeof(ev));
-	snprintf(ev.user, sizeof(ev.user), "%s", req->remote_user);
-	snprintf(ev.ip, sizeof(ev.ip), "%s", req->remote_addr);
-	snprintf(ev.ua, sizeof(ev.ua), "%s", req->user_agent);
+	admin_event(&ev, req);
 	rc = store_device_delete(ctx->store, id, &ev);
 	if (rc == EST_ERR_NOT_FOUND)
 		return est_fail(EST_ERR_NOT_FOUND, "no device '%s'", id);
@@ -478,10 +475,7 @@ decide_device(struct est_ctx *ctx, const struct est_req *req,
 	if ((rc = admin_csrf_check(req)) != EST_OK ||
 	    (!approve && (rc = reject_reason(req, reason, sizeof(reason)))))
 		return rc;
-	memset(&ev, 0, sizeof(ev));
-	snprintf(ev.user, sizeof(ev.user), "%s", req->remote_user);
-	snprintf(ev.ip, sizeof(ev.ip), "%s", req->remote_addr);
-	snprintf(ev.ua, sizeof(ev.ua), "%s", req->user_agent);
+	admin_event(&ev, req);
 	rc = store_pending_decide(ctx->store, id, approve, reason, &ev);
 	if (rc == EST_ERR_NOT_FOUND)
 		return est_fail(EST_ERR_NOT_FOUND, "device '%s' has no "
@@ -567,10 +561,7 @@ revoke_device(struct est_ctx *ctx, const struct est_req *req,
 	if ((rc = admin_csrf_check(req)) != EST_OK ||
 	    (rc = revoke_reason(req, &reason)) != EST_OK)
 		return rc;
-	memset(&ev, 0, sizeof(ev));
-	snprintf(ev.user, sizeof(ev.user), "%s", req->remote_user);
-	snprintf(ev.ip, sizeof(ev.ip), "%s", req->remote_addr);
-	snprintf(ev.ua, sizeof(ev.ua), "%s", req->user_agent);
+	admin_event(&ev, req);
 	rc = store_device_revoke(ctx->store, id, reason, &ev, &n);
 	if (rc == EST_ERR_NOT_FOUND)
 		return est_fail(EST_ERR_NOT_FOUND, "no device '%s'", id);

@@ -596,10 +596,7 @@ page_delete(struct view *v, const char *id, struct est_resp *resp)
 
 	if ((rc = admin_csrf_check(v->req)) != EST_OK)
 		return rc;
-	memset(&ev, 0, sizeof(ev));
-	snprintf(ev.user, sizeof(ev.user), "%s", v->req->remote_user);
-	snprintf(ev.ip, sizeof(ev.ip), "%s", v->req->remote_addr);
-	snprintf(ev.ua, sizeof(ev.ua), "%s", v->req->user_agent);
+	admin_event(&ev, v->req);
 	if ((rc = store_device_delete(v->ctx->store, id, &ev)) ==
 	    EST_ERR_NOT_FOUND)
 		return est_fail(EST_ERR_NOT_FOUND, "no device '%s'", id);
@@ -668,10 +665,7 @@ page_decide(struct view *v, const char *id, int approve,
 			return est_fail(EST_ERR_BAD_REQUEST, "bad reason: %s",
 			    est_reason(rc));
 	}
-	memset(&ev, 0, sizeof(ev));
-	snprintf(ev.user, sizeof(ev.user), "%s", v->req->remote_user);
-	snprintf(ev.ip, sizeof(ev.ip), "%s", v->req->remote_addr);
-	snprintf(ev.ua, sizeof(ev.ua), "%s", v->req->user_agent);
+	admin_event(&ev, v->req);
 	rc = store_pending_decide(v->ctx->store, id, approve, reason, &ev);
 	if (rc == EST_ERR_NOT_FOUND)
 		return est_fail(EST_ERR_NOT_FOUND, "device '%s' has no "

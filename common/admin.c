@@ -7,6 +7,7 @@
  * so a web-server mistake alone does not open the registry.
  */
 #include <regex.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "est.h"
@@ -51,6 +52,18 @@ admin_csrf_check(const struct est_req *req)
 		return est_fail(EST_ERR_FORBIDDEN, "cross-site request refused "
 		    "(Origin is not this server)");
 	return EST_OK;
+}
+
+/* Starts the event of an administrator's action (delete, revoke,
+ * approve, reject): zeroed, with the user, client IP and User-Agent of
+ * req; the store fills in the rest. */
+void
+admin_event(struct est_event *ev, const struct est_req *req)
+{
+	memset(ev, 0, sizeof(*ev));
+	snprintf(ev->user, sizeof(ev->user), "%s", req->remote_user);
+	snprintf(ev->ip, sizeof(ev->ip), "%s", req->remote_addr);
+	snprintf(ev->ua, sizeof(ev->ua), "%s", req->user_agent);
 }
 
 /*

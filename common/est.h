@@ -430,6 +430,7 @@ enum est_err enroll_handle(struct est_ctx *, const struct est_req *,
 
 enum est_err admin_check(const struct est_conf *, const struct est_req *);
 enum est_err admin_csrf_check(const struct est_req *);
+void         admin_event(struct est_event *, const struct est_req *);
 enum est_err path_device_id(const struct est_conf *, const char *s,
                             size_t n, char id[EST_MAX_DEVICE_ID + 1]);
 

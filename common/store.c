@@ -2752,6 +2752,9 @@ store_stats(struct est_store *st, int64_t now, struct est_stats *out)
 
 /* ---- registry: deleting a device ------------------------------------------ */
 
+static enum est_err txn_device_del(struct est_txn *,
+    const struct est_device *);
+
 struct delete_arg {
 	const char       *id;
 	struct est_event *ev;
@@ -2765,24 +2768,14 @@ delete_fn(struct est_txn *t, void *arg)
 {
 	struct delete_arg *a = arg;
 	struct est_device  dev;
-	char               kbuf[EST_MAX_DEVICE_ID];
-	DBT                key;
 	enum est_err       rc;
 	int64_t            now = (int64_t)time(NULL);
-	int                ret;
 
+	/* Its enrollment request, whatever its state, goes too. */
 	if ((rc = txn_device_get(t, a->id, &dev)) != EST_OK ||
 	    (rc = txn_device_revoke_certs(t, a->id, EST_CRL_CESSATION, now,
-	    NULL)) != EST_OK)
-		return rc;
-	if ((rc = device_key(a->id, kbuf, &key)) != EST_OK)
-		return rc;
-	if ((ret = t->st->devices->del(t->st->devices, t->tid, &key, 0)) != 0)
-		return txn_fail(t, "delete device", ret);
-	if ((rc = dev_index_change(t, &dev, NULL)) != EST_OK)
-		return rc;
-	/* Its enrollment request, whatever its state, goes too. */
-	if ((rc = txn_pending_del(t, a->id)) != EST_OK)
+	    NULL)) != EST_OK || (rc = txn_device_del(t, &dev)) != EST_OK ||
+	    (rc = txn_pending_del(t, a->id)) != EST_OK)
 		return rc;
 	a->ev->time_us = 0;
 	return txn_event_add(t, a->ev);
