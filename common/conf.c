@@ -87,40 +87,6 @@ conf_int(config_t *cf, const char *key, int def, int lo, int hi, int *out)
 	return EST_OK;
 }
 
-/* Reads the optional string list `admin_users` into c (at most
- * EST_MAX_ADMINS names). */
-static enum est_err
-conf_admins(config_t *cf, struct est_conf *c)
-{
-	config_setting_t *list = config_lookup(cf, "admin_users");
-	const char       *name;
-	int               i, n;
-
-	if (list == NULL)
-		return EST_OK;
-	if (!config_setting_is_array(list) && !config_setting_is_list(list))
-		return est_fail(EST_ERR_CONFIG,
-		    "config: admin_users must be a list of names");
-	n = config_setting_length(list);
-	if (n > EST_MAX_ADMINS)
-		return est_fail(EST_ERR_CONFIG, "config: more than %d "
-		    "admin_users", EST_MAX_ADMINS);
-	if (n == 0)
-		return EST_OK;
-	if ((c->admin_users = calloc((size_t)n, sizeof(char *))) == NULL)
-		return EST_ERR_NOMEM;
-	for (i = 0; i < n; i++) {
-		if ((name = config_setting_get_string_elem(list, i)) == NULL ||
-		    *name == '\0')
-			return est_fail(EST_ERR_CONFIG,
-			    "config: admin_users[%d] is not a name", i);
-		if ((c->admin_users[i] = strdup(name)) == NULL)
-			return EST_ERR_NOMEM;
-		c->n_admin_users = (size_t)i + 1;
-	}
-	return EST_OK;
-}
-
 /*
  * Reads the optional `revocation = { ... }` group into a new *out
  * (defaults for what is missing; README "Revocation").  On EST_OK the
@@ -216,12 +182,13 @@ strs_free(struct est_strs *l)
 /*
  * Reads the optional string list `key` of setting s into *out,
  * replacing what it held (inherited from the default label); at most
- * EST_MAX_POLICY_LIST non-empty strings.  where names the label in
- * reasons.  Returns EST_OK, EST_ERR_CONFIG or EST_ERR_NOMEM.
+ * max non-empty strings.  where names the label in reasons.  Returns
+ * EST_OK, EST_ERR_CONFIG or EST_ERR_NOMEM (*out then holds the strings
+ * read so far).
  */
 static enum est_err
-conf_strs(config_setting_t *s, const char *key, const char *where,
-    struct est_strs *out)
+conf_strs_max(config_setting_t *s, const char *key, const char *where,
+    int max, struct est_strs *out)
 {
 	config_setting_t *list = config_setting_lookup(s, key);
 	const char       *v;
@@ -232,9 +199,9 @@ conf_strs(config_setting_t *s, const char *key, const char *where,
 	if (!config_setting_is_array(list) && !config_setting_is_list(list))
 		return est_fail(EST_ERR_CONFIG, "config: %s%s must be a list "
 		    "of strings", where, key);
-	if ((n = config_setting_length(list)) > EST_MAX_POLICY_LIST)
+	if ((n = config_setting_length(list)) > max)
 		return est_fail(EST_ERR_CONFIG, "config: %s%s has more than "
-		    "%d entries", where, key, EST_MAX_POLICY_LIST);
+		    "%d entries", where, key, max);
 	strs_free(out);
 	if (n == 0)
 		return EST_OK;
@@ -250,6 +217,29 @@ conf_strs(config_setting_t *s, const char *key, const char *where,
 		out->n = (size_t)i + 1;
 	}
 	return EST_OK;
+}
+
+/* conf_strs_max() for policy lists: at most EST_MAX_POLICY_LIST. */
+static enum est_err
+conf_strs(config_setting_t *s, const char *key, const char *where,
+    struct est_strs *out)
+{
+	return conf_strs_max(s, key, where, EST_MAX_POLICY_LIST, out);
+}
+
+/* Reads the optional string list `admin_users` into c (at most
+ * EST_MAX_ADMINS names). */
+static enum est_err
+conf_admins(config_t *cf, struct est_conf *c)
+{
+	struct est_strs l = { NULL, 0 };
+	enum est_err    rc;
+
+	rc = conf_strs_max(config_root_setting(cf), "admin_users", "",
+	    EST_MAX_ADMINS, &l);
+	c->admin_users = l.v;
+	c->n_admin_users = l.n;
+	return rc;
 }
 
 /* Reads the optional list `key` of names from table into *bits (all

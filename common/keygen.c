@@ -11,6 +11,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/objects.h>
 #include <openssl/x509.h>
 
 #include "est.h"
@@ -19,19 +20,43 @@
  * inside a part (RFC 2046 5.1.1). */
 #define SKG_BOUNDARY "estcgi-serverkeygen-part"
 
+/* RFC 7030 4.4.1.1 DecryptKeyIdentifier and 4.4.1.2
+ * AsymmetricDecryptKeyIdentifier: CSR attributes asking for the returned
+ * key encrypted, which is not offered (4.4.2 without them: protected by
+ * TLS only). */
+static const char *const skg_encrypt_oids[] = {
+	"1.2.840.113549.1.9.16.2.37",   /* id-aa-decryptKeyID */
+	"1.2.840.113549.1.9.16.2.54",   /* id-aa-asymmDecryptKeyID */
+};
+
 /*
  * Makes a new key of label l's serverkeygen type (RFC 7030 4.4.1: the
  * server generates it) and puts its public half into req in place of
  * the client's, so the certificate is issued for it.  On EST_OK *key is
  * the new key the caller frees (EVP_PKEY_free clears it).  Returns
- * EST_OK or EST_ERR_INTERNAL.
+ * EST_OK, EST_ERR_NOT_IMPLEMENTED when the CSR asks for the key
+ * encrypted (skg_encrypt_oids), or EST_ERR_INTERNAL.
  */
 enum est_err
 skg_key_for(const struct est_label *l, X509_REQ *req, EVP_PKEY **key)
 {
-	EVP_PKEY *k = NULL;
+	EVP_PKEY    *k = NULL;
+	ASN1_OBJECT *obj;
+	size_t       i;
+	int          idx;
 
 	*key = NULL;
+	for (i = 0; i < sizeof(skg_encrypt_oids) / sizeof(*skg_encrypt_oids);
+	    i++) {
+		if ((obj = OBJ_txt2obj(skg_encrypt_oids[i], 1)) == NULL)
+			return est_fail(EST_ERR_NOMEM, "out of memory");
+		idx = X509_REQ_get_attr_by_OBJ(req, obj, -1);
+		ASN1_OBJECT_free(obj);
+		if (idx >= 0)
+			return est_fail(EST_ERR_NOT_IMPLEMENTED, "serverkeygen: "
+			    "an encrypted key (RFC 7030 4.4.1.1, 4.4.1.2) is not "
+			    "offered; the key is protected by TLS only");
+	}
 	switch (l->skg_key) {
 	case EST_KEY_RSA:
 		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA",

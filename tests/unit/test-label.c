@@ -422,6 +422,17 @@ skg_answer(void **state)
 	X509_free(x);
 	X509_REQ_free(req);
 	EVP_PKEY_free(key);
+	/* RFC 7030 4.4.1.1: asking for the key encrypted is refused. */
+	req = make_req(&(struct spec){ client, EVP_sha256(), "CN=k", NULL });
+	assert_int_equal(X509_REQ_add1_attr_by_txt(req,
+	    "1.2.840.113549.1.9.16.2.37", V_ASN1_OCTET_STRING,
+	    (const unsigned char *)"kid", 3), 1);
+	key = NULL;
+	assert_int_equal(skg_key_for(&l, req, &key), EST_ERR_NOT_IMPLEMENTED);
+	assert_null(key);
+	assert_non_null(strstr(est_reason(EST_ERR_NOT_IMPLEMENTED),
+	    "4.4.1.1"));
+	X509_REQ_free(req);
 	EVP_PKEY_free(client);
 	conf_free(&c);
 }
