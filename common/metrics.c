@@ -51,12 +51,14 @@ enum metrics_ep {
 	EP_DASHBOARD,
 	EP_METRICS,
 	EP_OCSP,
+	EP_CSRATTRS,
+	EP_SERVERKEYGEN,
 	EP_OTHER,
 	EP__MAX
 };
 static const char *const ep_names[EP__MAX] = {
 	"cacerts", "simpleenroll", "simplereenroll", "bootstrap", "api",
-	"dashboard", "metrics", "ocsp", "other"
+	"dashboard", "metrics", "ocsp", "csrattrs", "serverkeygen", "other"
 };
 
 /* Upper bounds of the latency buckets in microseconds (the last bucket,
@@ -185,7 +187,7 @@ static int
 ep_enrolls(enum metrics_ep e)
 {
 	return e == EP_SIMPLEENROLL || e == EP_SIMPLEREENROLL ||
-	    e == EP_BOOTSTRAP;
+	    e == EP_BOOTSTRAP || e == EP_SERVERKEYGEN;
 }
 
 /*

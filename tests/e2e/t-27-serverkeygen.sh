@@ -84,6 +84,13 @@ khex=$(od -An -tx1 -j 320 -N 24 "$SK/key.der" | tr -d ' \n')
 check_true "serverkeygen: private exponent bytes not in the store" sh -c \
 	"! cat '$EST_RUNDIR'/db/* 2>/dev/null | od -An -tx1 -v | tr -d ' \n' | grep -q '$khex'"
 
+# /metrics counts serverkeygen as an enrolling endpoint.
+est -u "$EST_ADMIN_USER:$EST_ADMIN_PASS" "$EST_METRICS_URL"
+check_match "serverkeygen: /metrics counts its issuances" \
+	'estcgi_enrollments_total\{endpoint="serverkeygen",outcome="issued"\} [1-9]' "$(cat "$T/body")"
+check_match "serverkeygen: /metrics counts the 501s" \
+	'estcgi_http_responses_total\{endpoint="serverkeygen",code="5xx"\} [1-9]' "$(cat "$T/body")"
+
 # Authentication as simpleenroll; errors as simpleenroll.
 post "$EST_SERVERKEYGEN_LABEL/serverkeygen" "$T/skg.b64"
 check "serverkeygen: no credentials 401" 401 "$STATUS"
