@@ -39,7 +39,9 @@ struct enroll_job {
 	unsigned char   serial[EST_SERIAL_LEN];      /* out */
 	size_t          serial_len;
 	int64_t         not_after;                   /* out */
-	unsigned char   key_hash[EST_KEY_HASH_LEN];  /* the CSR's key */
+	unsigned char   key_hash[EST_KEY_HASH_LEN];  /* the requester's key */
+	unsigned char  *csr_der;     /* the CSR as received (owned) */
+	size_t          csr_der_len;
 	int             queued;      /* out: stored for approval (202) */
 	int             approved;    /* out: issued after approval */
 	int             retry_after; /* out: Retry-After of a 202 or 429 */
@@ -224,15 +226,9 @@ queue_request(struct est_txn *txn, struct enroll_job *job,
 {
 	struct est_pending p;
 	struct est_event   ev;
-	unsigned char     *der = NULL;
 	enum est_err       rc;
-	int                len;
 
 	memset(&p, 0, sizeof(p));
-	if ((len = i2d_X509_REQ(job->csr, &der)) <= 0 || len > EST_MAX_BODY) {
-		OPENSSL_free(der);
-		return est_fail(EST_ERR_INTERNAL, "cannot encode the CSR");
-	}
 	copy_str(p.id, sizeof(p.id), job->id);
 	p.state = PEND_WAITING;
 	p.op = job->op;
@@ -241,11 +237,11 @@ queue_request(struct est_txn *txn, struct enroll_job *job,
 	copy_str(p.user, sizeof(p.user), job->user);
 	copy_str(p.ip, sizeof(p.ip), job->ip);
 	p.created = now;
-	p.csr = der;
-	p.csr_len = (size_t)len;
-	rc = txn_pending_put(txn, &p);
-	OPENSSL_free(der);
-	if (rc != EST_OK)
+	/* As received: the requester's own signed CSR, also for a
+	 * serverkeygen request whose job->csr now has the server's key. */
+	p.csr = job->csr_der;
+	p.csr_len = job->csr_der_len;
+	if ((rc = txn_pending_put(txn, &p)) != EST_OK)
 		return rc;
 	if (!exists) {
 		memset(dev, 0, sizeof(*dev));
@@ -343,7 +339,13 @@ check_request(struct est_txn *txn, struct enroll_job *job, int64_t now)
 		rc = est_fail(EST_ERR_REJECTED, "enrollment request of '%s' "
 		    "was rejected by %s: %s", job->id, p.decided_by,
 		    p.reason[0] ? p.reason : "no reason given");
-	else if ((rc = csr_parse(p.csr, p.csr_len, &approved)) == EST_OK) {
+	else if (job->op == EST_OP_SERVERKEYGEN) {
+		/* RFC 7030 4.4: the key is made for this answer (never
+		 * kept); the approval was of the requester, whose key
+		 * matched. */
+		job->approved = 1;
+		rc = txn_pending_del(txn, job->id);
+	} else if ((rc = csr_parse(p.csr, p.csr_len, &approved)) == EST_OK) {
 		/* What the administrator approved is what is signed. */
 		X509_REQ_free(job->csr);
 		job->csr = approved;
@@ -525,9 +527,13 @@ enroll_prepare(struct enroll_job *job, const struct est_req *req,
 	if ((rc = b64_decode(req->body, req->body_len, &der, &derlen)))
 		return rc;
 	rc = csr_parse(der, derlen, &job->csr);
-	free(der);
+	job->csr_der = der;
+	job->csr_der_len = derlen;
+	/* The requester's key ties a retry to its stored request (approval
+	 * queue): taken before serverkeygen puts the server's key in. */
 	if (rc != EST_OK ||
 	    (rc = csr_check(job->csr, &job->ctx->conf.id_re, job->id)) ||
+	    (rc = csr_key_hash(job->csr, job->key_hash)) ||
 	    (job->op == EST_OP_SERVERKEYGEN &&
 	    (rc = skg_key_for(job->label, job->csr, &job->skg_key))) ||
 	    (rc = policy_check(job->label, job->csr)))
@@ -549,8 +555,7 @@ enroll_prepare(struct enroll_job *job, const struct est_req *req,
 	if (job->op == EST_OP_SIMPLEREENROLL &&
 	    (rc = csr_matches_cert(job->csr, job->client)) != EST_OK)
 		return rc;
-	/* What ties a retry to its stored request (approval queue). */
-	return csr_key_hash(job->csr, job->key_hash);
+	return EST_OK;
 }
 
 /*
@@ -644,5 +649,6 @@ enroll_handle(struct est_ctx *ctx, const struct est_req *req,
 	X509_free(job.client);
 	X509_REQ_free(job.csr);
 	EVP_PKEY_free(job.skg_key);
+	free(job.csr_der);
 	return rc;
 }

@@ -187,6 +187,40 @@ check "dashboard: approve 200" 200 "$STATUS"
 pq_post bootstrap e "${AUTH[@]}"
 check "dashboard: the approved retry gets the certificate" 200 "$STATUS"
 
+# ---- serverkeygen behind approval (test-only label skg-manual) ----
+# The requester's own key identifies the request; once approved, the
+# server makes a key for that answer (RFC 7030 4.4), never kept.
+add_test_labels tests/e2e/queue-labels.conf
+PS=pq-s-$$
+pq_csr s "$PS"
+pq_skg() {
+	est -H 'Content-Type: application/pkcs10' --data-binary "@$PQ/s.b64" "${AUTH[@]}" \
+		"$EST_URL/skg-manual/serverkeygen"
+}
+pq_skg
+check "serverkeygen: queued (202)" 202 "$STATUS"
+check "serverkeygen: Retry-After of the label" 5 "$(header Retry-After)"
+pq_skg
+check "serverkeygen: the retry (a new server key each time) is still 202" 202 "$STATUS"
+est "${ADM[@]}" "$EST_API_URL/pending"
+check "serverkeygen: the request shows the requester's key" "$(key_sha256 "$PQ/s.key")" \
+	"$(jq -r --arg d "$PS" '.items[] | select(.device == $d) | .key_sha256' "$T/body")"
+pq_decide approve "$PS" "${ADM[@]}" "${XH[@]}"
+check "serverkeygen: approved" 200 "$STATUS"
+pq_skg
+check "serverkeygen: the retry after approval is answered" 200 "$STATUS"
+tr -d '\r' < "$T/body" > "$PQ/s.mp"
+sed -n '/^Content-Type: application\/pkcs8/,/^--/p' "$PQ/s.mp" |
+	grep -v '^--\|^Content-\|^$' | base64 -d > "$PQ/s-key.der"
+sed -n '/^Content-Type: application\/pkcs7-mime/,/^--/p' "$PQ/s.mp" |
+	grep -v '^--\|^Content-\|^$' | base64 -d |
+	openssl pkcs7 -inform DER -print_certs -out "$PQ/s.pem" 2>/dev/null
+check "serverkeygen: the certificate is for the key in the answer" \
+	"$(openssl pkey -inform DER -in "$PQ/s-key.der" -pubout 2>/dev/null | sha256sum)" \
+	"$(openssl x509 -in "$PQ/s.pem" -noout -pubkey 2>/dev/null | sha256sum)"
+check_true "serverkeygen: not for the requester's key" sh -c \
+	"[ '$(openssl pkey -in "$PQ/s.key" -pubout | sha256sum)' != '$(openssl x509 -in "$PQ/s.pem" -noout -pubkey 2>/dev/null | sha256sum)' ]"
+
 # ---- deleting a waiting device drops its request ----
 PX=pq-x-$$
 pq_csr x "$PX"
