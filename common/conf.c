@@ -497,6 +497,10 @@ conf_label_finish(struct est_label *l, const char *where)
 	    !oids_ok(&l->csrattr_exts))
 		return est_fail(EST_ERR_CONFIG, "config: %sextended_key_usage "
 		    "or csrattrs names an unknown OID", where);
+	if (!oids_ok(&p->subj_required) || !oids_ok(&p->subj_allowed))
+		return est_fail(EST_ERR_CONFIG, "config: %spolicy.subject_"
+		    "required or subject_allowed names an unknown attribute",
+		    where);
 	if (p->san_pattern != NULL) {
 		if (regcomp(&p->san_re, p->san_pattern,
 		    REG_EXTENDED | REG_NOSUB) != 0)

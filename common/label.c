@@ -201,6 +201,19 @@ hash_bit(int nid)
 	}
 }
 
+/* Returns whether one of the attribute names of l (short, long or
+ * dotted: CN, commonName, 2.5.4.3) is nid. */
+static int
+strs_has_nid(const struct est_strs *l, int nid)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (OBJ_txt2nid(l->v[i]) == nid)
+			return 1;
+	return 0;
+}
+
 /* Returns whether s is one of the strings of l. */
 static int
 strs_has(const struct est_strs *l, const char *s)
@@ -272,7 +285,8 @@ policy_subject(const struct est_policy *p, const char *lname, X509_REQ *req)
 		ne = X509_NAME_get_entry(name, k);
 		nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(ne));
 		sn = nid != NID_undef ? OBJ_nid2sn(nid) : "unknown";
-		if (p->subj_allowed.n > 0 && !strs_has(&p->subj_allowed, sn))
+		if (p->subj_allowed.n > 0 && (nid == NID_undef ||
+		    !strs_has_nid(&p->subj_allowed, nid)))
 			return est_fail(EST_ERR_POLICY, "policy.subject_allowed "
 			    "of label '%s': subject attribute %s not allowed",
 			    lname, sn);

@@ -40,7 +40,7 @@ static const char *conf_text =
     "             policy = { key_types = [ \"P-256\", \"P-384\" ];\n"
     "                        hashes = [ \"SHA-384\" ];\n"
     "                        subject_required = [ \"CN\", \"O\" ];\n"
-    "                        subject_allowed = [ \"CN\", \"O\", \"OU\" ];\n"
+    "                        subject_allowed = [ \"commonName\", \"O\", \"2.5.4.11\" ];\n"
     "                        allowed_o = [ \"Acme\" ];\n"
     "                        allowed_ou = [ \"a\", \"b\" ];\n"
     "                        san_types = [ \"dns\" ];\n"
@@ -144,6 +144,8 @@ conf_labels_refused(void **state)
 		"labels = { a = { key_usage = [ \"keyCertSign\" ]; }; };",
 		"labels = { a = { ca = { cert = \"x.pem\"; }; }; };",
 		"labels = { a = { validity_days = 0; }; };",
+		"labels = { a = { policy = { subject_allowed = [ \"Cn\" ]; }; }; };",
+		"labels = { a = { policy = { subject_required = [ \"x\" ]; }; }; };",
 	};
 	struct est_conf c;
 	char            text[2048];

@@ -957,6 +957,55 @@ test_malformed_records(void **state)
 	test_close(t);
 }
 
+/* Certificate records keep their CA label (v2), and a record written
+ * before labels (v1: no label) still reads, as label "". */
+static void
+test_cert_label(void **state)
+{
+	struct tdir    *t = *state;
+	struct est_cert in, out;
+	unsigned char   der[] = { 0x30, 0x00 };
+	unsigned char   serial[] = { 0x42 };
+	/* v1: version, status, op, not_before, not_after, revoked_at,
+	 * reason, device "old", der_len 2, der. */
+	unsigned char   v1[] = { 1, CERT_VALID, EST_OP_SIMPLEENROLL,
+	                         0, 0, 0, 0, 0, 0, 0, 1,
+	                         0, 0, 0, 0, 0, 0, 0, 2,
+	                         0, 0, 0, 0, 0, 0, 0, 0,
+	                         0, 0, 0, 0,
+	                         0, 3, 'o', 'l', 'd',
+	                         0, 0, 0, 2, 0x30, 0x00 };
+
+	assert_int_equal(store_open(t->path, &t->st), EST_OK);
+	cert_make(&in, 0x11, 0x22, 0x33, "dev-l", der, sizeof(der));
+	snprintf(in.label, sizeof(in.label), "rsa");
+	assert_int_equal(store_run(t->st, insert_cert_fn, &in), EST_OK);
+	assert_int_equal(store_cert_get(t->st, in.serial, in.serial_len, &out),
+	    EST_OK);
+	assert_string_equal(out.label, "rsa");
+	cert_clear(&out);
+	fill_max(in.label, sizeof(in.label), 'x');
+	in.serial[0] = 0x12;
+	assert_int_equal(store_run(t->st, insert_cert_fn, &in), EST_OK);
+	assert_int_equal(store_cert_get(t->st, in.serial, in.serial_len, &out),
+	    EST_OK);
+	assert_string_equal(out.label, in.label);
+	cert_clear(&out);
+	test_close(t);
+
+	raw_put(t->path, "certs", serial, 1, v1, sizeof(v1));
+	assert_int_equal(store_open(t->path, &t->st), EST_OK);
+	assert_int_equal(store_cert_get(t->st, serial, 1, &out), EST_OK);
+	assert_string_equal(out.label, "");
+	assert_string_equal(out.device, "old");
+	assert_int_equal(out.status, CERT_VALID);
+	assert_int_equal(out.op, EST_OP_SIMPLEENROLL);
+	assert_true(out.not_before == 1 && out.not_after == 2);
+	assert_int_equal(out.der_len, 2);
+	cert_clear(&out);
+	test_close(t);
+}
+
 /* Eight processes bootstrap one ID at once: exactly one wins. */
 static void
 test_race_bootstrap(void **state)
@@ -1401,6 +1450,7 @@ main(void)
 		T(test_events),
 		T(test_reopen_keeps_data),
 		T(test_malformed_records),
+		T(test_cert_label),
 		T(test_race_bootstrap),
 		T(test_multi_writer),
 		T(test_multi_process_events),
