@@ -37,7 +37,7 @@
 
 /* PEM password callback that refuses: an encrypted key must fail at
  * once instead of prompting on a terminal nobody reads.  Returns -1. */
-static int
+int
 ca_no_passphrase(char *buf, int size, int rwflag, void *u)
 {
 	(void)buf;

@@ -707,8 +707,10 @@ enum est_err store_device_revoke(struct est_store *, const char *id,
 enum est_err ctx_load_cas(struct est_ctx *);
 void         ctx_free_cas(struct est_ctx *);
 
-/* ca.c: the digest the CA key signs with (NULL for Ed25519/Ed448). */
+/* ca.c: the digest the CA key signs with (NULL for Ed25519/Ed448); the
+ * PEM password callback that refuses (for any key read unattended). */
 const EVP_MD *ca_digest(EVP_PKEY *key);
+int           ca_no_passphrase(char *buf, int size, int rwflag, void *u);
 
 /* crl.c */
 int          reason_parse(const char *s, int *reason);

@@ -25,18 +25,6 @@
 
 #define OCSP_GET_PREFIX "/ocsp/"  /* GET /ocsp/<base64 request> */
 
-/* PEM password callback that refuses (an encrypted key fails at once
- * instead of prompting).  Returns -1. */
-static int
-ocsp_no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-	(void)buf;
-	(void)size;
-	(void)rwflag;
-	(void)u;
-	return -1;
-}
-
 /*
  * Loads the OCSP signer of conf into s (zeroed first): the delegated
  * certificate and key of revocation.ocsp_cert/ocsp_key, which must be
@@ -57,7 +45,7 @@ ocsp_signer_load(const struct est_conf *conf, const struct est_ca *ca,
 	if (r == NULL || r->ocsp_cert[0] == '\0')
 		return EST_OK;
 	if ((bio = BIO_new_file(r->ocsp_cert, "r")) == NULL ||
-	    (s->cert = PEM_read_bio_X509(bio, NULL, ocsp_no_passphrase,
+	    (s->cert = PEM_read_bio_X509(bio, NULL, ca_no_passphrase,
 	    NULL)) == NULL) {
 		est_log_ssl(r->ocsp_cert);
 		est_fail(rc, "no PEM certificate in OCSP signer %s",
@@ -66,7 +54,7 @@ ocsp_signer_load(const struct est_conf *conf, const struct est_ca *ca,
 	}
 	BIO_free(bio);
 	if ((bio = BIO_new_file(r->ocsp_key, "r")) == NULL ||
-	    (s->key = PEM_read_bio_PrivateKey(bio, NULL, ocsp_no_passphrase,
+	    (s->key = PEM_read_bio_PrivateKey(bio, NULL, ca_no_passphrase,
 	    NULL)) == NULL) {
 		est_log_ssl(r->ocsp_key);
 		est_fail(rc, "no unencrypted PEM key in OCSP signer key %s",

@@ -45,6 +45,15 @@ mkcsr() {
 	base64 -w 64 < "$T/$name.der" > "$T/$name.b64"
 }
 
+# boot_device NAME ID — bootstraps device ID with a new key and CSR
+# ($T/NAME.key, .b64) as the enrollment user; its certificate goes to
+# $T/NAME.pem.  Sets STATUS; returns 0 when it was issued.
+boot_device() {
+	mkcsr "$1" "/CN=$2" ec
+	post bootstrap "$T/$1.b64" -u "$EST_USER:$EST_PASS"
+	[ "$STATUS" = 200 ] && p7_to_pem "$T/$1.pem"
+}
+
 # est REQUEST-ARGS... — one curl call to the server.  Sets STATUS and
 # leaves the body in $T/body and the headers in $T/headers.
 est() {

@@ -15,10 +15,8 @@ mkdir -p "$RVD"
 # rv_boot NAME — bootstraps device $RV-NAME; its key, CSR and certificate
 # are $T/rv-NAME.key, .b64, .pem.
 rv_boot() {
-	mkcsr "rv-$1" "/CN=$RV-$1" ec
-	post bootstrap "$T/rv-$1.b64" "${AUTH[@]}"
-	[ "$STATUS" = 200 ] || { not_ok "revoke: device $RV-$1 bootstraps ($STATUS)"; return; }
-	p7_to_pem "$T/rv-$1.pem"
+	boot_device "rv-$1" "$RV-$1" ||
+		not_ok "revoke: device $RV-$1 bootstraps ($STATUS)"
 }
 
 # rv_crl NAME [SERIAL...] — fetches the CRL into $RVD/NAME.der (DER) and

@@ -3,7 +3,6 @@
 # thisUpdate/nextUpdate; signed by the demo's delegated OCSP signer,
 # which the response carries; POST and GET (A.1); bad requests answered
 # with an OCSP error status or a 4xx, and the responder keeps serving.
-AUTH=(-u "$EST_USER:$EST_PASS")
 ADMIN=(-u "$EST_ADMIN_USER:$EST_ADMIN_PASS")
 OC=oc-$$
 OCD=$T/ocsp
@@ -11,10 +10,8 @@ mkdir -p "$OCD"
 
 # oc_boot NAME — bootstraps device $OC-NAME ($T/oc-NAME.pem, .key).
 oc_boot() {
-	mkcsr "oc-$1" "/CN=$OC-$1" ec
-	post bootstrap "$T/oc-$1.b64" "${AUTH[@]}"
-	[ "$STATUS" = 200 ] || { not_ok "ocsp: device $OC-$1 bootstraps ($STATUS)"; return; }
-	p7_to_pem "$T/oc-$1.pem"
+	boot_device "oc-$1" "$OC-$1" ||
+		not_ok "ocsp: device $OC-$1 bootstraps ($STATUS)"
 }
 
 # oc_ask ARGS... — openssl ocsp against the responder, the answer
