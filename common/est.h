@@ -15,6 +15,9 @@
  *   enroll.c the enrollment operations (bootstrap, simple(re)enroll)
  *   http.c   request parsing and response writing (CGI and FastCGI)
  *   serve.c  the FastCGI/CGI accept loop every program's main() runs
+ *   crl.c    CRLs (RFC 5280) from the revoked index, published
+ *            atomically; CRL DP / AIA extensions; revocation reasons
+ *   ocsp.c   the OCSP responder's requests and answers (RFC 6960)
  */
 #ifndef EST_H
 #define EST_H
