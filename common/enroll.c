@@ -339,14 +339,18 @@ check_request(struct est_txn *txn, struct enroll_job *job, int64_t now)
 		rc = est_fail(EST_ERR_REJECTED, "enrollment request of '%s' "
 		    "was rejected by %s: %s", job->id, p.decided_by,
 		    p.reason[0] ? p.reason : "no reason given");
-	else if (job->op == EST_OP_SERVERKEYGEN) {
-		/* RFC 7030 4.4: the key is made for this answer (never
-		 * kept); the approval was of the requester, whose key
-		 * matched. */
-		job->approved = 1;
-		rc = txn_pending_del(txn, job->id);
-	} else if ((rc = csr_parse(p.csr, p.csr_len, &approved)) == EST_OK) {
-		/* What the administrator approved is what is signed. */
+	else if ((rc = csr_parse(p.csr, p.csr_len, &approved)) != EST_OK)
+		;
+	else if (job->skg_key != NULL &&
+	    !X509_REQ_set_pubkey(approved, job->skg_key)) {
+		X509_REQ_free(approved);
+		est_log_ssl("check_request");
+		rc = est_fail(EST_ERR_INTERNAL, "cannot put the server's key "
+		    "into the approved request");
+	} else {
+		/* What the administrator approved is what is signed (its
+		 * subject and extensions, not the retry's); serverkeygen
+		 * (RFC 7030 4.4): for the key made for this answer. */
 		X509_REQ_free(job->csr);
 		job->csr = approved;
 		job->approved = 1;

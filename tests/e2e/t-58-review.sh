@@ -1,0 +1,48 @@
+# Findings of the review of issues 4 and 5 (CA labels, approval queue,
+# duplicates, revocation), each checked here so it cannot come back.
+# The test-only labels come from tests/e2e/queue-labels.conf.
+if [ -z "${EST_LABELS:-}" ]; then
+	echo "# review findings: the instance serves no CA labels; skipped"
+	return 0
+fi
+AUTH=(-u "$EST_USER:$EST_PASS")
+ADM=(-u "$EST_ADMIN_USER:$EST_ADMIN_PASS")
+XH=(-H 'X-EST-Admin: 1')
+RV=$T/review
+mkdir -p "$RV"
+add_test_labels tests/e2e/queue-labels.conf
+
+# rv_csr NAME SUBJ — $RV/NAME.b64: a CSR for SUBJ with key $RV/NAME.key
+# (made unless it exists).
+rv_csr() {
+	[ -f "$RV/$1.key" ] || newkey "$RV/$1.key" ec
+	openssl req -new -key "$RV/$1.key" -subj "$2" -outform DER | base64 > "$RV/$1.b64"
+}
+# rv_post PATH NAME [curl args] — POST $RV/NAME.b64 to $EST_URL/PATH.
+rv_post() {
+	local path=$1 name=$2; shift 2
+	est -H 'Content-Type: application/pkcs10' --data-binary "@$RV/$name.b64" "$@" \
+		"$EST_URL/$path"
+}
+# rv_approve ID — an administrator approves ID's request (API).
+rv_approve() {
+	est --data-binary '' "${ADM[@]}" "${XH[@]}" "$EST_API_URL/devices/$1/approve"
+}
+
+# ---- 1: an approved serverkeygen retry is issued for the stored CSR ----
+# The administrator approved the stored request's subject; a retry with
+# the same key but another subject must not get that subject signed.
+S1=rv-s1-$$
+rv_csr s1 "/CN=$S1"
+rv_post skg-manual/serverkeygen s1 "${AUTH[@]}"
+check "skg approval: queued (202)" 202 "$STATUS"
+rv_approve "$S1"
+check "skg approval: approved" 200 "$STATUS"
+rv_csr s1 "/CN=$S1/O=Evil Corp/OU=admins"
+rv_post skg-manual/serverkeygen s1 "${AUTH[@]}"
+check "skg approval: the retry is answered" 200 "$STATUS"
+tr -d '\r' < "$T/body" | sed -n '/^Content-Type: application\/pkcs7-mime/,/^--/p' |
+	grep -v '^--\|^Content-\|^$' | base64 -d |
+	openssl pkcs7 -inform DER -print_certs -out "$RV/s1.pem" 2>/dev/null
+check "skg approval: the certificate has the approved subject, not the retry's" \
+	"subject=CN = $S1" "$(openssl x509 -in "$RV/s1.pem" -noout -subject 2>&1)"
