@@ -360,9 +360,46 @@ check_request(struct est_txn *txn, struct enroll_job *job, int64_t now)
 	return rc;
 }
 
+/* The name of label l as answers write it ("" is the default label). */
+static const char *
+label_shown(const char *l)
+{
+	return l[0] != '\0' ? l : "(default)";
+}
+
+/*
+ * Refuses a first contact for the registered device dev on another label
+ * than the one it is registered under (its current certificate's): the
+ * duplicate policy is that label's, and a request on another label must
+ * neither replace nor revoke its certificates.  Returns EST_OK,
+ * EST_ERR_CONFLICT (409) or a store error.
+ */
+static enum est_err
+check_registered_label(struct est_txn *txn, const struct enroll_job *job,
+    const struct est_device *dev)
+{
+	struct est_cert cur;
+	enum est_err    rc;
+
+	if (dev->serial_len == 0)
+		return EST_OK;
+	memset(&cur, 0, sizeof(cur));
+	rc = txn_cert_get(txn, dev->serial, dev->serial_len, &cur);
+	if (rc == EST_ERR_NOT_FOUND)
+		rc = EST_OK;
+	else if (rc == EST_OK && strcmp(cur.label, job->label->name) != 0)
+		rc = est_fail(EST_ERR_CONFLICT, "device '%s' is registered "
+		    "under label '%s'; delete it to enroll it on label '%s'",
+		    job->id, label_shown(cur.label),
+		    label_shown(job->label->name));
+	cert_clear(&cur);
+	return rc;
+}
+
 /*
  * First contact by password (bootstrap, Basic-auth simpleenroll), under
  * the device's write lock: the stored request (check_request()), the
+ * label the device is registered under (check_registered_label()), the
  * duplicate policy and the approval queue.  dev and exists are the
  * device as read; on EST_OK dev is ready to take the new certificate,
  * or job->queued says the request was stored instead.  Returns EST_OK
@@ -381,6 +418,8 @@ first_contact(struct est_txn *txn, struct enroll_job *job,
 		return rc;
 	/* A device whose only record is its request is not registered. */
 	registered = exists && dev->state != DEV_PENDING;
+	if (registered && (rc = check_registered_label(txn, job, dev)) != EST_OK)
+		return rc;
 	if (registered && qp->duplicate == DUP_REJECT)
 		return est_fail(EST_ERR_DUPLICATE, "device '%s' already "
 		    "registered; delete it to re-enroll", job->id);

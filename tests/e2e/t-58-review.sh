@@ -46,3 +46,21 @@ tr -d '\r' < "$T/body" | sed -n '/^Content-Type: application\/pkcs7-mime/,/^--/p
 	openssl pkcs7 -inform DER -print_certs -out "$RV/s1.pem" 2>/dev/null
 check "skg approval: the certificate has the approved subject, not the retry's" \
 	"subject=CN = $S1" "$(openssl x509 -in "$RV/s1.pem" -noout -subject 2>&1)"
+
+# ---- 2: a first contact on another label than the device's ----
+# The device registered on the default label (duplicate = reject) must
+# not be re-enrolled, nor its certificate revoked, through a label whose
+# duplicate policy is another (dup-revoke: revoke-previous).
+S2=rv-s2-$$
+rv_csr s2a "/CN=$S2"
+rv_post bootstrap s2a "${AUTH[@]}"
+check "registered label: bootstrap on the default label" 200 "$STATUS"
+p7_to_pem "$RV/s2a.pem"
+rv_csr s2b "/CN=$S2"
+rv_post dup-revoke/simpleenroll s2b "${AUTH[@]}"
+expect_error "registered label: another label's first contact" 409 \
+	"device '$S2' is registered under label '\(default\)'"
+est "${ADM[@]}" "$EST_API_URL/devices/$S2"
+check "registered label: the default label's certificate is still valid" \
+	"$(cert_serial "$RV/s2a.pem" | tr 'A-F' 'a-f') valid" \
+	"$(jq -r '.certificates[] | "\(.serial) \(.status)"' "$T/body")"
