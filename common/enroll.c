@@ -54,6 +54,13 @@ copy_str(char *dst, size_t n, const char *src)
 	snprintf(dst, n, "%s", src != NULL ? src : "");
 }
 
+/* The name of label l as answers write it ("" is the default label). */
+static const char *
+label_shown(const char *l)
+{
+	return l[0] != '\0' ? l : "(default)";
+}
+
 /* Writes serial as lower-case hex into out (HEX_SERIAL_MAX bytes). */
 static void
 serial_hex(const unsigned char *s, size_t len, char out[HEX_SERIAL_MAX])
@@ -109,6 +116,12 @@ check_client_cert(struct est_txn *txn, const struct enroll_job *job,
 	if (strcmp(old.device, job->id) != 0)
 		rc = est_fail(EST_ERR_ID_MISMATCH,
 		    "client certificate belongs to another device");
+	/* RFC 7030 3.2.2: each label is its own CA's service (labels may
+	 * share a CA but not their policies, e.g. approval). */
+	else if (strcmp(old.label, job->label->name) != 0)
+		rc = est_fail(EST_ERR_WRONG_CA, "client certificate was issued "
+		    "on label '%s', not on label '%s'", label_shown(old.label),
+		    label_shown(job->label->name));
 	else if (old.status == CERT_REVOKED)
 		rc = est_fail(EST_ERR_CERT_REVOKED, "client certificate is "
 		    "revoked (%s)", (unsigned)old.reason < EST_REASON__MAX &&
@@ -358,13 +371,6 @@ check_request(struct est_txn *txn, struct enroll_job *job, int64_t now)
 	}
 	pending_clear(&p);
 	return rc;
-}
-
-/* The name of label l as answers write it ("" is the default label). */
-static const char *
-label_shown(const char *l)
-{
-	return l[0] != '\0' ? l : "(default)";
 }
 
 /*

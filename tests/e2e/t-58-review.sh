@@ -64,3 +64,14 @@ est "${ADM[@]}" "$EST_API_URL/devices/$S2"
 check "registered label: the default label's certificate is still valid" \
 	"$(cert_serial "$RV/s2a.pem" | tr 'A-F' 'a-f') valid" \
 	"$(jq -r '.certificates[] | "\(.serial) \(.status)"' "$T/body")"
+
+# ---- 4: a client certificate enrolls on its own label only ----
+# Label manual shares the default CA but requires approval: the default
+# label's certificate must not get a certificate there without it.
+rv_post "$EST_MANUAL_LABEL/simpleenroll" s2a --cert "$RV/s2a.pem" --key "$RV/s2a.key"
+expect_error "client cert label: default-label cert on label $EST_MANUAL_LABEL" 403 \
+	"client certificate was issued on label '\(default\)', not on label '$EST_MANUAL_LABEL'"
+rv_post "$EST_MANUAL_LABEL/simplereenroll" s2a --cert "$RV/s2a.pem" --key "$RV/s2a.key"
+check "client cert label: simplereenroll there too" 403 "$STATUS"
+rv_post simplereenroll s2a --cert "$RV/s2a.pem" --key "$RV/s2a.key"
+check "client cert label: simplereenroll on its own label" 200 "$STATUS"
