@@ -125,23 +125,26 @@ ocsp_status_only(int status, unsigned char **out, size_t *outlen)
 }
 
 /*
- * Looks up one requested certificate (id, already known to name our
- * CA) in the store and adds its SingleResponse to basic: good, revoked
- * with time and reason, or unknown (not issued here).  this/next are
- * thisUpdate and nextUpdate.  Returns EST_OK, a store error, or
- * EST_ERR_NOMEM.
+ * Looks up one requested certificate (id, already known to name ca, one
+ * of ctx's CAs) in ctx's store and adds its SingleResponse to basic:
+ * good, revoked with time and reason, or unknown (not issued here by
+ * ca).  this/next are thisUpdate and nextUpdate.  Returns EST_OK, a
+ * store error, or EST_ERR_NOMEM.
  */
 static enum est_err
-ocsp_single(struct est_store *st, OCSP_BASICRESP *basic, OCSP_CERTID *id,
-    ASN1_TIME *this, ASN1_TIME *next)
+ocsp_single(const struct est_ctx *ctx, const struct est_ca *ca,
+    OCSP_BASICRESP *basic, OCSP_CERTID *id, ASN1_TIME *this,
+    ASN1_TIME *next)
 {
-	ASN1_INTEGER   *sn = NULL;
-	BIGNUM         *bn = NULL;
-	ASN1_TIME      *rt = NULL;
-	struct est_cert c;
-	unsigned char   serial[EST_SERIAL_LEN];
-	enum est_err    rc;
-	int             n, status = V_OCSP_CERTSTATUS_UNKNOWN, reason = 0;
+	const struct est_label *l;
+	ASN1_INTEGER           *sn = NULL;
+	BIGNUM                 *bn = NULL;
+	ASN1_TIME              *rt = NULL;
+	struct est_cert         c;
+	unsigned char           serial[EST_SERIAL_LEN];
+	enum est_err            rc;
+	int                     n, status = V_OCSP_CERTSTATUS_UNKNOWN;
+	int                     reason = 0;
 
 	memset(&c, 0, sizeof(c));
 	if (!OCSP_id_get0_info(NULL, NULL, NULL, &sn, id) ||
@@ -154,7 +157,13 @@ ocsp_single(struct est_store *st, OCSP_BASICRESP *basic, OCSP_CERTID *id,
 	n = BN_num_bytes(bn);
 	if (!BN_is_negative(bn) && !BN_is_zero(bn) && n <= EST_SERIAL_LEN &&
 	    BN_bn2bin(bn, serial) == n) {
-		rc = store_cert_get(st, serial, (size_t)n, &c);
+		rc = store_cert_get(ctx->store, serial, (size_t)n, &c);
+		/* RFC 6960 2.2: a serial issued by another of our CAs is
+		 * unknown to this one (a label without a CA of its own is
+		 * the default CA's; one no longer configured, nobody's). */
+		if (rc == EST_OK && ((l = conf_label_find(&ctx->conf, c.label,
+		    strlen(c.label))) == NULL || label_ca(ctx, l) != ca))
+			rc = EST_ERR_NOT_FOUND;
 		if (rc == EST_OK && c.status == CERT_REVOKED) {
 			status = V_OCSP_CERTSTATUS_REVOKED;
 			reason = c.reason;
@@ -291,7 +300,7 @@ ocsp_respond(const struct est_ctx *ctx, const struct est_ocsp_signer *s,
 	    ctx->conf.rev->ocsp_next_update)) == NULL)
 		goto fail;
 	for (i = 0; i < n; i++) {
-		rc = ocsp_single(ctx->store, basic, OCSP_onereq_get0_id(
+		rc = ocsp_single(ctx, ca, basic, OCSP_onereq_get0_id(
 		    OCSP_request_onereq_get0(req, i)), this, next);
 		if (rc != EST_OK) {
 			if (est_err_status(rc) == 503)

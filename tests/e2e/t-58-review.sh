@@ -75,3 +75,27 @@ rv_post "$EST_MANUAL_LABEL/simplereenroll" s2a --cert "$RV/s2a.pem" --key "$RV/s
 check "client cert label: simplereenroll there too" 403 "$STATUS"
 rv_post simplereenroll s2a --cert "$RV/s2a.pem" --key "$RV/s2a.key"
 check "client cert label: simplereenroll on its own label" 200 "$STATUS"
+
+# ---- 3: OCSP answers for the CA the CertID names only ----
+# RFC 6960 2.2: a certificate of the rsa label's CA asked for with the
+# default CA as issuer is unknown there, not good.
+if [ -n "${EST_RSA_CA_CERT:-}" ] && [ -n "${EST_OCSP_URL:-}" ]; then
+	S3=rv-s3-$$
+	newkey "$RV/s3.key" rsa
+	rv_csr s3 "/CN=$S3"
+	rv_post "$EST_SERVERKEYGEN_LABEL/bootstrap" s3 "${AUTH[@]}"
+	check "ocsp issuer: bootstrap on label $EST_SERVERKEYGEN_LABEL" 200 "$STATUS"
+	p7_to_pem "$RV/s3.pem"
+	check_match "ocsp issuer: good for its own CA" "s3.pem: good" \
+		"$(openssl ocsp -issuer "$EST_RSA_CA_CERT" -cert "$RV/s3.pem" -url "$EST_OCSP_URL" -noverify 2>&1)"
+	# -serial: the CertID of that serial with the default CA's name and
+	# key hashes (with -cert openssl would hash the certificate's issuer).
+	check_match "ocsp issuer: unknown for the default CA" "0x$(cert_serial "$RV/s3.pem"): unknown" \
+		"$(openssl ocsp -issuer "$EST_CA_CERT" -serial "0x$(cert_serial "$RV/s3.pem")" -url "$EST_OCSP_URL" -noverify 2>&1)"
+	check_match "ocsp issuer: a default-label certificate is unknown for the rsa CA" \
+		"0x$(cert_serial "$RV/s2a.pem"): unknown" \
+		"$(openssl ocsp -issuer "$EST_RSA_CA_CERT" -serial "0x$(cert_serial "$RV/s2a.pem")" -url "$EST_OCSP_URL" -noverify 2>&1)"
+	check_match "ocsp issuer: ... and known to its own (revoked on reenrollment)" \
+		"0x$(cert_serial "$RV/s2a.pem"): revoked" \
+		"$(openssl ocsp -issuer "$EST_CA_CERT" -serial "0x$(cert_serial "$RV/s2a.pem")" -url "$EST_OCSP_URL" -noverify 2>&1)"
+fi
