@@ -3,6 +3,7 @@
  * CA, and its CSR policy (key types and sizes, signature hashes,
  * subject and subjectAltName rules), checked before anything is signed.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -131,12 +132,67 @@ label_syntax_ok(const char *name, size_t len)
 }
 
 /*
+ * Returns 1 when the raw request URI uri names a path under
+ * /.well-known/est/ only once normalized as the web server does before
+ * mapping it (%-escapes decoded, RFC 3986 5.2.4 dot-segments removed,
+ * repeated '/' merged, e.g. "//.well-known/est/x/cacerts"), else 0 (a
+ * URI the web server refuses anyway, bad escapes, is 0); -1 when out of
+ * memory.
+ */
+static int
+label_prefix_hidden(const char *uri)
+{
+	size_t n = strcspn(uri, "?#"), r, s, w = 0;
+	char  *dec, *out;
+	int    hidden, dir;
+
+	if ((dec = malloc(2 * n + 4)) == NULL)
+		return -1;
+	out = dec + n + 1;
+	if (path_decode(uri, n, dec, n + 1) != EST_OK) {
+		est_reason_clear();
+		free(dec);
+		return 0;
+	}
+	n = strlen(dec);
+	/* Segment by segment into out, each written as "/segment". */
+	for (r = 0, dir = 0; r < n; ) {
+		if (dec[r] == '/') {
+			dir = 1;
+			r++;
+			continue;
+		}
+		for (s = r; r < n && dec[r] != '/'; r++)
+			;
+		dir = r - s <= 2 && dec[s] == '.' &&
+		    (r - s == 1 || dec[s + 1] == '.');
+		if (r - s == 2 && dir)          /* "..": drop the last one */
+			while (w > 0 && out[--w] != '/')
+				;
+		else if (!dir) {
+			out[w++] = '/';
+			memcpy(out + w, dec + s, r - s);
+			w += r - s;
+		}
+	}
+	/* A path ending in '/', "." or ".." names a directory. */
+	if (dir)
+		out[w++] = '/';
+	out[w] = '\0';
+	hidden = strncmp(out, LABEL_PREFIX, strlen(LABEL_PREFIX)) == 0;
+	free(dec);
+	return hidden;
+}
+
+/*
  * Finds the CA label a request URI names (RFC 7030 3.2.2):
  * /.well-known/est/<operation> is the default label (labels[0]),
  * /.well-known/est/<label>/<operation> the named one.  The raw URI is
  * read (what the client sent, before the web server decoded it): a
  * label with %-escapes, dot-segments, NUL or more path segments is
- * refused.  A URI outside /.well-known/est/ gives the default.  Sets
+ * refused, and so is one the web server maps under /.well-known/est/
+ * only after normalizing it (label_prefix_hidden()).  Any other URI
+ * outside /.well-known/est/ gives the default.  Sets
  * *out (borrowed from c).  Returns EST_OK or EST_ERR_NO_LABEL (404)
  * with a reason.
  */
@@ -146,12 +202,24 @@ label_from_uri(const struct est_conf *c, const char *uri,
 {
 	const char *rest, *op;
 	size_t      n, oplen;
+	int         hidden;
 
 	*out = c->n_labels > 0 ? &c->labels[0] : NULL;
 	if (*out == NULL)
 		return est_fail(EST_ERR_INTERNAL, "no labels configured");
-	if (uri == NULL || strncmp(uri, LABEL_PREFIX, strlen(LABEL_PREFIX)))
+	if (uri == NULL)
 		return EST_OK;
+	if (strncmp(uri, LABEL_PREFIX, strlen(LABEL_PREFIX)) != 0) {
+		/* What the web server mapped under /.well-known/est/ after
+		 * normalizing must not fall back to the default label. */
+		if ((hidden = label_prefix_hidden(uri)) < 0)
+			return est_fail(EST_ERR_NOMEM, "out of memory");
+		if (hidden)
+			return est_fail(EST_ERR_NO_LABEL, "the request path is "
+			    "not in normal form (RFC 3986 6.2.2); write it as "
+			    "/.well-known/est/[<label>/]<operation>");
+		return EST_OK;
+	}
 	rest = uri + strlen(LABEL_PREFIX);
 	n = strcspn(rest, "/?#");
 	if (rest[n] != '/')

@@ -99,3 +99,23 @@ if [ -n "${EST_RSA_CA_CERT:-}" ] && [ -n "${EST_OCSP_URL:-}" ]; then
 		"0x$(cert_serial "$RV/s2a.pem"): revoked" \
 		"$(openssl ocsp -issuer "$EST_CA_CERT" -serial "0x$(cert_serial "$RV/s2a.pem")" -url "$EST_OCSP_URL" -noverify 2>&1)"
 fi
+
+# ---- 5: a path the web server normalizes keeps its label ----
+# Web servers merge repeated slashes and remove dot-segments before
+# mapping; the program must not read such a path as the default label
+# (label manual requires approval; the default label does not).
+EST_ROOT=${EST_URL%/.well-known/est}
+S5=rv-s5-$$
+rv_csr s5 "/CN=$S5"
+for p in "//.well-known/est/$EST_MANUAL_LABEL/simpleenroll" \
+	"/./.well-known/est/$EST_MANUAL_LABEL/simpleenroll" \
+	"/.well-known//est/$EST_MANUAL_LABEL/simpleenroll"; do
+	est --path-as-is -H 'Content-Type: application/pkcs10' --data-binary "@$RV/s5.b64" \
+		"${AUTH[@]}" "$EST_ROOT$p"
+	check_match "normal form: $p is not the default label (not 200)" '^(202|40[0-4])$' "$STATUS"
+done
+est --path-as-is "$EST_ROOT//.well-known/est/nosuchlabel/cacerts"
+check "normal form: //.well-known/est/nosuchlabel/cacerts is 404" 404 "$STATUS"
+est "${ADM[@]}" "$EST_API_URL/devices/$S5"
+check "normal form: no certificate was issued for $S5" 0 \
+	"$(jq '[.certificates[]?] | length' "$T/body" 2>/dev/null || echo 0)"

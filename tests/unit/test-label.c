@@ -176,6 +176,15 @@ uri_labels(void **state)
 		"/.well-known/est/rsa/x/cacerts",
 		"/.well-known/est/a~b/cacerts",
 		"/.well-known/est/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/cacerts",
+		/* Mapped under /.well-known/est/ only once normalized. */
+		"//.well-known/est/rsa/simpleenroll",
+		"//.well-known/est/nosuchlabel/cacerts",
+		"///.well-known//est/cacerts",
+		"/./.well-known/est/cacerts",
+		"/x/../.well-known/est/rsa/cacerts",
+		"/%2Ewell-known/est/cacerts",
+		"/.well-known/./est/cacerts?a",
+		"/%2F.well-known/est/cacerts",
 	};
 	const struct est_label *l;
 	struct est_conf         c;
@@ -197,6 +206,14 @@ uri_labels(void **state)
 	assert_string_equal(l->name, "strict");
 	assert_int_equal(label_from_uri(&c, "/other/rsa/x", &l), EST_OK);
 	assert_ptr_equal(l, &c.labels[0]);
+	/* Elsewhere (the OCSP responder's GET, RFC 6960 A.1): the default. */
+	assert_int_equal(label_from_uri(&c, "/ocsp/MEQw%2FQj%2B..%3D", &l),
+	    EST_OK);
+	assert_ptr_equal(l, &c.labels[0]);
+	assert_int_equal(label_from_uri(&c, "//api/v1/devices?u=/.well-known/est/",
+	    &l), EST_OK);
+	assert_int_equal(label_from_uri(&c, "/x/.well-known/est/cacerts", &l),
+	    EST_OK);
 	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
 		if (label_from_uri(&c, refused[i], &l) != EST_ERR_NO_LABEL)
 			fail_msg("not refused: %s", refused[i]);
