@@ -119,3 +119,18 @@ check "normal form: //.well-known/est/nosuchlabel/cacerts is 404" 404 "$STATUS"
 est "${ADM[@]}" "$EST_API_URL/devices/$S5"
 check "normal form: no certificate was issued for $S5" 0 \
 	"$(jq '[.certificates[]?] | length' "$T/body" 2>/dev/null || echo 0)"
+
+# ---- 6: OCSP GET with the base64 fully URL-encoded (RFC 6960 A.1) ----
+# A request whose base64 has a '/', sent as %2F (nonces differ, so a few
+# tries find one).
+if [ -n "${EST_OCSP_URL:-}" ]; then
+	for _ in $(seq 1 50); do
+		openssl ocsp -issuer "$EST_CA_CERT" -cert "$RV/s2a.pem" -reqout "$RV/g6.req" 2>/dev/null
+		case $(base64 -w 0 < "$RV/g6.req") in */*) break ;; esac
+	done
+	b64=$(base64 -w 0 < "$RV/g6.req")
+	check_match "ocsp %2F: the request's base64 has a '/'" / "$b64"
+	est "$EST_OCSP_URL/$(printf '%s' "$b64" | sed 's/+/%2B/g; s/\//%2F/g; s/=/%3D/g')"
+	check_match "ocsp %2F: GET with %2F answers the status" "200 .*Cert Status: revoked" \
+		"$STATUS $(openssl ocsp -respin "$T/body" -resp_text -noverify 2>&1 | tr '\n' ' ')"
+fi
