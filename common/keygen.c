@@ -103,6 +103,33 @@ skg_put(char **p, const char *s, size_t n)
 	*p += n;
 }
 
+/* Returns how many LF the n bytes of s hold. */
+static size_t
+skg_lines(const char *s, size_t n)
+{
+	size_t i, lf = 0;
+
+	for (i = 0; i < n; i++)
+		lf += s[i] == '\n';
+	return lf;
+}
+
+/* Copies the n bytes of base64 text s (b64_encode()'s LF lines) to *p
+ * with CRLF line ends, MIME's canonical form inside a multipart body
+ * (RFC 2045 2.10, RFC 2046 5.1.1, as in RFC 7030 4.4.2), and advances
+ * *p by n plus skg_lines(s, n). */
+static void
+skg_put_crlf(char **p, const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] == '\n')
+			*(*p)++ = '\r';
+		*(*p)++ = s[i];
+	}
+}
+
 /*
  * Builds the RFC 7030 4.4.2 answer into resp: multipart/mixed with the
  * private key key as PKCS#8 PrivateKeyInfo (RFC 5958; unencrypted, the
@@ -139,16 +166,17 @@ skg_response(struct est_resp *resp, EVP_PKEY *key, X509 *cert)
 	/* RFC 7030 4.4.2: the key part first, then the certificate; one
 	 * allocation of the exact size, so no copy of the key is left
 	 * behind by a reallocation. */
-	total = strlen(SKG_KEY_HEAD) + keylen + strlen(SKG_CERT_HEAD) +
-	    certlen + strlen(SKG_END);
+	total = strlen(SKG_KEY_HEAD) + keylen + skg_lines(keyb64, keylen) +
+	    strlen(SKG_CERT_HEAD) + certlen + skg_lines(certb64, certlen) +
+	    strlen(SKG_END);
 	if ((p = resp->body = malloc(total + 1)) == NULL) {
 		rc = est_fail(EST_ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	skg_put(&p, SKG_KEY_HEAD, strlen(SKG_KEY_HEAD));
-	skg_put(&p, keyb64, keylen);
+	skg_put_crlf(&p, keyb64, keylen);
 	skg_put(&p, SKG_CERT_HEAD, strlen(SKG_CERT_HEAD));
-	skg_put(&p, certb64, certlen);
+	skg_put_crlf(&p, certb64, certlen);
 	skg_put(&p, SKG_END, strlen(SKG_END));
 	*p = '\0';
 	resp->body_len = total;

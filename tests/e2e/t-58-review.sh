@@ -134,3 +134,13 @@ if [ -n "${EST_OCSP_URL:-}" ]; then
 	check_match "ocsp %2F: GET with %2F answers the status" "200 .*Cert Status: revoked" \
 		"$STATUS $(openssl ocsp -respin "$T/body" -resp_text -noverify 2>&1 | tr '\n' ' ')"
 fi
+
+# ---- 7: the serverkeygen multipart body is CRLF throughout ----
+# MIME canonical form (RFC 2045 2.10, RFC 2046 5.1.1; RFC 7030 4.4.2):
+# the base64 lines of both parts end in CRLF like the part headers.
+S7=rv-s7-$$
+rv_csr s7 "/CN=$S7"
+rv_post "$EST_SERVERKEYGEN_LABEL/serverkeygen" s7 "${AUTH[@]}"
+check "skg CRLF: serverkeygen answers" 200 "$STATUS"
+check "skg CRLF: no line of the body ends in a bare LF" 0 "$(grep -c $'[^\r]$' "$T/body")"
+check_true "skg CRLF: the body has lines" grep -q $'\r$' "$T/body"

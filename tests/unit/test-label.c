@@ -402,7 +402,7 @@ skg_answer(void **state)
 	const unsigned char    *p;
 	unsigned char          *der = NULL;
 	char                   *a, *b;
-	size_t                  derlen = 0;
+	size_t                  derlen = 0, i;
 
 	(void)state;
 	assert_int_equal(load(conf_text, &c), EST_OK);
@@ -429,6 +429,10 @@ skg_answer(void **state)
 	assert_non_null(strstr(b, "application/pkcs7-mime; "
 	    "smime-type=certs-only"));
 	assert_non_null(strstr(b, "--estcgi-serverkeygen-part--\r\n"));
+	/* MIME's canonical form: every line of the body ends in CRLF. */
+	for (i = 0; i < resp.body_len; i++)
+		if (resp.body[i] == '\n' && (i == 0 || resp.body[i - 1] != '\r'))
+			fail_msg("bare LF at byte %zu of the answer", i);
 	assert_int_equal(b64_decode(a, (size_t)(b - a), &der, &derlen), EST_OK);
 	p = der;
 	assert_non_null(p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)derlen));
