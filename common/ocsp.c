@@ -76,12 +76,6 @@ ocsp_signer_load(const struct est_conf *conf, const struct est_ca *ca,
 		    "certificate of this CA", r->ocsp_cert);
 		goto out;
 	}
-	if ((s->certs = sk_X509_new_null()) == NULL ||
-	    !sk_X509_push(s->certs, s->cert)) {
-		rc = est_fail(EST_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	X509_up_ref(s->cert);
 	rc = EST_OK;
 out:
 	ERR_clear_error();
@@ -97,7 +91,6 @@ ocsp_signer_free(struct est_ocsp_signer *s)
 {
 	X509_free(s->cert);
 	EVP_PKEY_free(s->key);
-	sk_X509_pop_free(s->certs, X509_free);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -317,9 +310,11 @@ ocsp_respond(const struct est_ctx *ctx, const struct est_ocsp_signer *s,
 	signer = delegated ? s->cert : ca->cert;
 	key = delegated ? s->key : ca->key;
 	/* A delegated signer's certificate goes with the response
-	 * (RFC 6960 4.2.2.2); a client already has the CA's. */
-	if (!OCSP_basic_sign(basic, signer, key, ca_digest(key),
-	    delegated ? s->certs : NULL, delegated ? 0 : OCSP_NOCERTS))
+	 * (RFC 6960 4.2.2.2), once: without OCSP_NOCERTS the signer's own
+	 * is added, so no other certificates are passed; a client already
+	 * has the CA's. */
+	if (!OCSP_basic_sign(basic, signer, key, ca_digest(key), NULL,
+	    delegated ? 0 : OCSP_NOCERTS))
 		goto fail;
 	if ((resp = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL,
 	    basic)) == NULL || (dlen = i2d_OCSP_RESPONSE(resp, NULL)) <= 0 ||

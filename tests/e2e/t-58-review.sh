@@ -144,3 +144,11 @@ rv_post "$EST_SERVERKEYGEN_LABEL/serverkeygen" s7 "${AUTH[@]}"
 check "skg CRLF: serverkeygen answers" 200 "$STATUS"
 check "skg CRLF: no line of the body ends in a bare LF" 0 "$(grep -c $'[^\r]$' "$T/body")"
 check_true "skg CRLF: the body has lines" grep -q $'\r$' "$T/body"
+
+# ---- 8: the delegated OCSP signer's certificate is sent once ----
+if [ -n "${EST_OCSP_URL:-}" ]; then
+	openssl ocsp -issuer "$EST_CA_CERT" -cert "$RV/s2a.pem" -url "$EST_OCSP_URL" \
+		-noverify -respout "$RV/o8.der" > /dev/null 2>&1
+	check "ocsp signer: its certificate is in the response once" 1 \
+		"$(openssl ocsp -respin "$RV/o8.der" -resp_text -noverify 2>/dev/null | grep -c '^Certificate:')"
+fi
