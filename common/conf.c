@@ -538,7 +538,8 @@ conf_label_free(struct est_label *l)
  * Builds c->labels: [0] the default (the top level), then one per group
  * of `labels`, each the top level's settings overridden by its own.  A
  * label name is 1..EST_MAX_LABEL characters of EST_LABEL_CHARS (RFC
- * 7030 3.2.2: a path segment), never "." or "..".
+ * 7030 3.2.2: a path segment), never "." or "..", nor "default" or
+ * "all" (CRL file names).
  */
 static enum est_err
 conf_labels(config_t *cf, const char *dir, struct est_conf *c)
@@ -582,6 +583,12 @@ conf_labels(config_t *cf, const char *dir, struct est_conf *c)
 			return est_fail(EST_ERR_CONFIG, "config: label name "
 			    "'%s' is not 1..%d of [A-Za-z0-9._-]", name,
 			    EST_MAX_LABEL);
+		/* crl_dir's files: default.crl (the default CA) and
+		 * all.crl.pem (every CA) beside <label>.crl. */
+		if (strcmp(name, "default") == 0 || strcmp(name, "all") == 0)
+			return est_fail(EST_ERR_CONFIG, "config: label name "
+			    "'%s' is reserved (the CRL files default.crl and "
+			    "all.crl.pem)", name);
 		snprintf(c->labels[i].name, sizeof(c->labels[i].name), "%s",
 		    name);
 		snprintf(where, sizeof(where), "labels.%s.", name);

@@ -146,6 +146,9 @@ conf_labels_refused(void **state)
 		"labels = { a = { validity_days = 0; }; };",
 		"labels = { a = { policy = { subject_allowed = [ \"Cn\" ]; }; }; };",
 		"labels = { a = { policy = { subject_required = [ \"x\" ]; }; }; };",
+		/* Names of crl_dir's files default.crl and all.crl.pem. */
+		"labels = { default = { validity_days = 5; }; };",
+		"labels = { all = { validity_days = 5; }; };",
 	};
 	struct est_conf c;
 	char            text[2048];
