@@ -541,6 +541,34 @@ fail:
 }
 
 /*
+ * Returns the cRLNumber of the CRL published as crl_dir/<name>.crl, or 0
+ * when there is none (or it cannot be read): a floor for the next
+ * number should the state file be lost or stale (a crash between
+ * publishing the CRL and writing the state).
+ */
+static uint64_t
+crl_published_number(const char *dir, const char *name)
+{
+	X509_CRL     *crl = NULL;
+	ASN1_INTEGER *num = NULL;
+	BIO          *bio = NULL;
+	char          path[CRL_PATH_MAX];
+	uint64_t      v = 0;
+
+	if (crl_path(path, dir, "", name, ".crl") == -1 ||
+	    (bio = BIO_new_file(path, "rb")) == NULL ||
+	    (crl = d2i_X509_CRL_bio(bio, NULL)) == NULL ||
+	    (num = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL,
+	    NULL)) == NULL || !ASN1_INTEGER_get_uint64(&v, num))
+		v = 0;
+	ERR_clear_error();
+	ASN1_INTEGER_free(num);
+	X509_CRL_free(crl);
+	BIO_free(bio);
+	return v;
+}
+
+/*
  * Builds the CRL of group g (CA ca) from the store at generation gen and
  * writes its files (DER, PEM, state) atomically; the caller holds the
  * lock.  prev is the previous state (its number is exceeded).  Returns
@@ -558,7 +586,7 @@ crl_write(const struct est_conf *conf, const struct est_ca *ca,
 	char               *pem = NULL;
 	char                path[CRL_PATH_MAX], state[CRL_STATE_MAX];
 	size_t              n = 0, derlen = 0, pemlen = 0, i, j;
-	uint64_t            number;
+	uint64_t            number, published;
 	int64_t             now = (int64_t)time(NULL);
 	enum est_err        rc;
 	int                 len;
@@ -572,9 +600,13 @@ crl_write(const struct est_conf *conf, const struct est_ca *ca,
 		    conf->rev->crl_next_update > now)
 			list[j++] = list[i];
 	n = j;
-	/* RFC 5280 5.2.3: increasing; the clock keeps it so even if the
-	 * state file is lost. */
-	number = prev->number + 1;
+	/* RFC 5280 5.2.3: increasing, past the state's number and the
+	 * published CRL's (the state may be lost or behind it); the clock
+	 * keeps it so even if both are lost. */
+	number = prev->number;
+	if ((published = crl_published_number(dir, name)) > number)
+		number = published;
+	number++;
 	if (now > 0 && (uint64_t)now > number)
 		number = (uint64_t)now;
 	if ((rc = crl_build(ca, list, n, number, now,
