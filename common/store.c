@@ -61,6 +61,7 @@
 #include <unistd.h>
 
 #include <db.h>
+#include <openssl/evp.h>
 
 #include "est.h"
 
@@ -3506,6 +3507,7 @@ store_pending_decide(struct est_store *st, const char *id, int approve,
 
 #define RATE_KEY_MAX  (EST_MAX_LABEL + 1 + 1 + EST_MAX_USER)
 #define RATE_REC_LEN  (1 + 8 + 4)  /* version, window start, count */
+#define RATE_HASHED   0x80  /* kind flag: the name is its SHA-256 */
 
 /*
  * Counts one enrollment against (label, kind, name): the record holds
@@ -3514,18 +3516,22 @@ store_pending_decide(struct est_store *st, const char *id, int approve,
  * previous one ended (a fixed window, not sliding).  At limit, returns
  * EST_ERR_RATE_LIMITED with *retry_after the seconds left in the window
  * and writes nothing; limit 0 counts nothing.  The record is
- * write-locked until t ends, so all workers count together.  Returns
- * EST_OK, EST_ERR_RATE_LIMITED or a store error.
+ * write-locked until t ends, so all workers count together.  A name
+ * longer than EST_MAX_USER (a long REMOTE_USER) is keyed by its SHA-256.
+ * Returns EST_OK, EST_ERR_RATE_LIMITED or a store error.
  */
 enum est_err
 txn_rate_take(struct est_txn *t, const char *label, int kind,
     const char *name, int limit, int window, int64_t now, int *retry_after)
 {
 	unsigned char kbuf[RATE_KEY_MAX], vbuf[RATE_REC_LEN];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int  mdlen = 0;
 	DBT           key, data;
 	DB           *db = t->st->rate;
 	size_t        llen = strnlen(label, EST_MAX_LABEL + 1);
-	size_t        nlen = strnlen(name, EST_MAX_USER + 1);
+	size_t        nlen = strlen(name);
+	const void   *kname = name;
 	int64_t       start = now;
 	uint32_t      count = 0;
 	enum est_err  rc;
@@ -3536,13 +3542,21 @@ txn_rate_take(struct est_txn *t, const char *label, int kind,
 		return EST_OK;
 	if ((rc = txn_usable(t)) != EST_OK)
 		return rc;
-	if (llen > EST_MAX_LABEL || nlen > EST_MAX_USER)
+	if (llen > EST_MAX_LABEL)
 		return est_fail(EST_ERR_INTERNAL, "store: rate-limit key too "
 		    "long");
+	if (nlen > EST_MAX_USER) {
+		if (EVP_Digest(name, nlen, md, &mdlen, EVP_sha256(), NULL) != 1)
+			return est_fail(EST_ERR_INTERNAL, "store: cannot hash "
+			    "a rate-limit name");
+		kname = md;
+		nlen = mdlen;
+		kind |= RATE_HASHED;
+	}
 	memcpy(kbuf, label, llen);
 	kbuf[llen] = '\0';
 	kbuf[llen + 1] = (unsigned char)kind;
-	memcpy(kbuf + llen + 2, name, nlen);
+	memcpy(kbuf + llen + 2, kname, nlen);
 	memset(&key, 0, sizeof(key));
 	key.data = kbuf;
 	key.size = (u_int32_t)(llen + 2 + nlen);
@@ -3567,7 +3581,8 @@ txn_rate_take(struct est_txn *t, const char *label, int kind,
 		*retry_after = (int)(start + window - now);
 		return est_fail(EST_ERR_RATE_LIMITED, "rate limit: %d "
 		    "enrollments per %d s for %s '%s' reached; retry in %d s",
-		    limit, window, kind == 'u' ? "user" : "device", name,
+		    limit, window, (kind & ~RATE_HASHED) == 'u' ? "user" :
+		    "device", name,
 		    *retry_after);
 	}
 	vbuf[0] = STORE_REC_V1;

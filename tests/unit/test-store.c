@@ -1222,6 +1222,15 @@ rate_fn(struct est_txn *t, void *arg)
 	    RATE_NOW + 10, &a[1]);
 }
 
+/* One take with limit 2 for the user named by arg (any length). */
+static enum est_err
+rate_name_fn(struct est_txn *t, void *arg)
+{
+	int ra;
+
+	return txn_rate_take(t, "", 'u', arg, 2, RATE_WINDOW, RATE_NOW, &ra);
+}
+
 /* A rate child: takes once from the shared key with limit RATE_LIMIT. */
 static int
 rate_child(const char *dir, int i, int barrier)
@@ -1378,6 +1387,28 @@ test_rate_limit(void **state)
 	t->st = NULL;
 }
 
+/* A REMOTE_USER longer than EST_MAX_USER is counted (by its hash), each
+ * such name on its own, not refused as a store error. */
+static void
+test_rate_limit_long_user(void **state)
+{
+	struct tdir *t = *state;
+	char         a[3 * EST_MAX_USER], b[3 * EST_MAX_USER];
+
+	memset(a, 'x', sizeof(a) - 1);
+	a[sizeof(a) - 1] = '\0';
+	memcpy(b, a, sizeof(b));
+	b[sizeof(b) - 2] = 'y';
+	assert_int_equal(store_open(t->path, &t->st), EST_OK);
+	assert_int_equal(store_run(t->st, rate_name_fn, a), EST_OK);
+	assert_int_equal(store_run(t->st, rate_name_fn, a), EST_OK);
+	assert_int_equal(store_run(t->st, rate_name_fn, a),
+	    EST_ERR_RATE_LIMITED);
+	assert_int_equal(store_run(t->st, rate_name_fn, b), EST_OK);
+	store_close(t->st);
+	t->st = NULL;
+}
+
 /* 8 processes take at once from one key with limit 5: exactly 5 pass. */
 static void
 test_rate_limit_race(void **state)
@@ -1458,6 +1489,7 @@ main(void)
 		T(test_pending_roundtrip),
 		T(test_pending_decide),
 		T(test_rate_limit),
+		T(test_rate_limit_long_user),
 		T(test_rate_limit_race),
 		T(test_revoke_device_certs),
 #undef T
