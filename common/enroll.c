@@ -205,10 +205,10 @@ issue_cert(struct est_txn *txn, struct enroll_job *job)
 }
 
 /* Counts this enrollment against the label's rate limits, per user
- * (when a password authenticated it) and per device ID; called last in
- * the transaction, so the hot rate-limit pages stay locked only for the
- * commit.  Returns EST_OK, or EST_ERR_RATE_LIMITED with
- * job->retry_after set, or a store error. */
+ * (when a password authenticated it) and per device ID; called before
+ * anything is signed, so a refused request costs no signature (its
+ * count is rolled back with the transaction).  Returns EST_OK, or
+ * EST_ERR_RATE_LIMITED with job->retry_after set, or a store error. */
 static enum est_err
 rate_take(struct est_txn *txn, struct enroll_job *job)
 {
@@ -478,7 +478,9 @@ enroll_txn(struct est_txn *txn, void *arg)
 	} else if ((rc = check_client_cert(txn, job, exists ? &dev : NULL)))
 		return rc;
 
-	if ((rc = issue_cert(txn, job)) != EST_OK)
+	/* An approved request was counted when it was queued. */
+	if ((!job->approved && (rc = rate_take(txn, job)) != EST_OK) ||
+	    (rc = issue_cert(txn, job)) != EST_OK)
 		return rc;
 	dev.state = job->op == EST_OP_BOOTSTRAP ? DEV_BOOTSTRAPPED : DEV_ENROLLED;
 	dev.updated = (int64_t)time(NULL);
@@ -491,10 +493,7 @@ enroll_txn(struct est_txn *txn, void *arg)
 		return rc;
 	job_event(job, 200, job->approved ? "issued after approval" : "issued",
 	    &ev);
-	if ((rc = txn_event_add(txn, &ev)) != EST_OK)
-		return rc;
-	/* An approved request was counted when it was queued. */
-	return job->approved ? EST_OK : rate_take(txn, job);
+	return txn_event_add(txn, &ev);
 }
 
 /*
