@@ -98,6 +98,8 @@
 #define STORE_DB_FLAGS     (DB_AUTO_COMMIT | DB_CREATE | DB_THREAD)
 #define STORE_BACKOFF_NS   1000000L   /* first deadlock backoff (1 ms) */
 #define STORE_BACKOFF_MAX_NS 64000000L /* longest deadlock backoff */
+#define STORE_OPEN_TRIES   4     /* environment opens per store_open() or
+                                  * reopen while the failure is transient */
 #define STORE_CKP_KBYTES   1024  /* checkpoint after this much log ... */
 #define STORE_CKP_MINUTES  5     /* ... or this much time */
 #define STORE_CKP_BULK_KBYTES (256 * 1024) /* ... in bulk mode */
@@ -792,77 +794,105 @@ store_dbs_open(struct est_store *st)
 	return store_fail(st->dir, what, ret);
 }
 
-/* Opens (or joins) the environment in st->dir and its databases.
- * Returns EST_OK, or EST_ERR_STORE with every handle closed. */
-static enum est_err
-store_handles_open(struct est_store *st)
+/* Creates an environment handle for st->dir, configures it and opens
+ * (or joins) the environment: one attempt.  Returns 0 with st->env set
+ * (the caller owns it), or a Berkeley DB error with *what naming the
+ * step and nothing left open. */
+static int
+store_env_open(struct est_store *st, const char **what)
 {
-	DB_ENV      *env = NULL;
-	const char  *what;
-	enum est_err rc = EST_ERR_STORE;
-	int          ret;
+	DB_ENV *env = NULL;
+	int     ret;
 
-	what = "create environment";
-	if ((ret = db_env_create(&env, 0)) != 0) {
-		env = NULL;
-		goto fail;
-	}
+	*what = "create environment";
+	if ((ret = db_env_create(&env, 0)) != 0)
+		return ret;
 	env->set_errcall(env, store_errcall);
 	/* Informational messages (failchk's "Freeing ...") go to stdout
 	 * by default: that is the answer of a plain-CGI (nph) program. */
 	env->set_msgcall(env, store_msgcall);
-	what = "set cache size";
+	*what = "set cache size";
 	if ((ret = env->set_cachesize(env, 0, EST_STORE_CACHE_BYTES, 1)) != 0)
-		goto fail;
-	what = "set lock table size";
+		goto out;
+	*what = "set lock table size";
 	if ((ret = env->set_lk_max_locks(env, STORE_MAX_LOCKS)) != 0 ||
 	    (ret = env->set_lk_max_objects(env, STORE_MAX_LOCKS)) != 0)
-		goto fail;
-	what = "set deadlock detection";
+		goto out;
+	*what = "set deadlock detection";
 	if ((ret = env->set_lk_detect(env, DB_LOCK_DEFAULT)) != 0)
-		goto fail;
-	what = "set log auto-remove";
+		goto out;
+	*what = "set log auto-remove";
 	if ((ret = env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1)) != 0)
-		goto fail;
+		goto out;
 	/* New log files written out whole when made (not sparse): a log
 	 * write then never needs a new block (space.c). */
-	what = "set log zero";
+	*what = "set log zero";
 	if ((ret = env->log_set_config(env, DB_LOG_ZERO, 1)) != 0)
-		goto fail;
+		goto out;
 	/* A worker killed with its environment open (kill -9, crash): the
 	 * next opener runs failchk (DB_FAILCHK), which releases the dead
 	 * process's locks and aborts its transactions in the live
 	 * environment; only when that cannot be done (it died holding a
 	 * mutex) does Berkeley DB fall back to recovery. */
-	what = "set thread count";
+	*what = "set thread count";
 	if ((ret = env->set_thread_count(env, STORE_THREADS)) != 0)
-		goto fail;
-	what = "set is-alive";
+		goto out;
+	*what = "set is-alive";
 	if ((ret = env->set_isalive(env, store_isalive)) != 0)
-		goto fail;
+		goto out;
 	/* Write the shared region files out in full when they are created,
 	 * so a full disk fails the open (503) instead of a later SIGBUS in
 	 * whichever worker first touches an unbacked page of one.  (Parts
 	 * Berkeley DB adds to a region later are not covered: README.) */
-	what = "set region init";
+	*what = "set region init";
 	if ((ret = env->set_flags(env, DB_REGION_INIT, 1)) != 0)
-		goto fail;
-	what = "open environment";
+		goto out;
+	*what = "open environment";
 	if ((ret = env->open(env, st->dir, STORE_ENV_FLAGS,
 	    STORE_FILE_MODE)) != 0)
-		goto fail;
+		goto out;
 	st->env = env;
 	env = NULL;
-	/* The disk blocks behind the mapped regions and the log (space.c). */
-	if ((rc = space_preallocate(st->dir)) != EST_OK)
-		goto out;
-	rc = store_dbs_open(st);
-	goto out;
-fail:
-	rc = store_fail(st->dir, what, ret);
 out:
 	if (env != NULL)
 		(void)env->close(env, 0);
+	return ret;
+}
+
+/* Returns whether a failed environment open may succeed at once when
+ * tried again: another process was recovering or checking the
+ * environment (DB_RUNRECOVERY, a lock conflict), or failchk could not
+ * yet free a dead worker's mutexes (EBUSY; the next open frees them). */
+static int
+store_open_transient(int ret)
+{
+	return ret == EBUSY || ret == EAGAIN || ret == DB_RUNRECOVERY ||
+	    ret == DB_LOCK_DEADLOCK || ret == DB_LOCK_NOTGRANTED;
+}
+
+/* Opens (or joins) the environment in st->dir and its databases,
+ * trying the environment up to STORE_OPEN_TRIES times while the failure
+ * is transient (store_open_transient()).  Returns EST_OK, or
+ * EST_ERR_STORE with every handle closed. */
+static enum est_err
+store_handles_open(struct est_store *st)
+{
+	const char  *what = "open environment";
+	enum est_err rc;
+	int          ret, attempt;
+
+	for (attempt = 1; ; attempt++) {
+		if ((ret = store_env_open(st, &what)) == 0)
+			break;
+		if (!store_open_transient(ret) || attempt >= STORE_OPEN_TRIES)
+			return store_fail(st->dir, what, ret);
+		est_log(EST_LOG_WARN, "store: %s: %s: %s; trying again",
+		    st->dir, what, db_strerror(ret));
+		store_backoff(attempt);
+	}
+	/* The disk blocks behind the mapped regions and the log (space.c). */
+	if ((rc = space_preallocate(st->dir)) == EST_OK)
+		rc = store_dbs_open(st);
 	if (rc != EST_OK)
 		store_handles_close(st);
 	return rc;
@@ -901,7 +931,11 @@ out:
 }
 
 /* Checkpoints and closes the store's databases and environment and
- * frees st.  Safe on NULL. */
+ * frees st.  Safe on NULL.  A checkpoint opens log files by name: in a
+ * store directory this process can no longer read (permissions changed
+ * under it) that fails and panics the environment for every worker,
+ * so then the handles are closed without one (the next checkpoint of
+ * any worker covers it). */
 void
 store_close(struct est_store *st)
 {
@@ -909,7 +943,10 @@ store_close(struct est_store *st)
 
 	if (st == NULL)
 		return;
-	if (st->env != NULL &&
+	if (st->env != NULL && access(st->dir, R_OK | W_OK | X_OK) != 0)
+		est_log(EST_LOG_WARN, "store: %s: %s; closed without a "
+		    "checkpoint", st->dir, strerror(errno));
+	else if (st->env != NULL &&
 	    (ret = st->env->txn_checkpoint(st->env, 0, 0, 0)) != 0)
 		est_log(EST_LOG_WARN, "store: %s: checkpoint: %s", st->dir,
 		    db_strerror(ret));

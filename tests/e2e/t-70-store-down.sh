@@ -1,9 +1,29 @@
 # The store unavailable: 503 with Retry-After and a one-line reason, a
 # log line naming the path, and service back as soon as it is fixed,
 # with no restart.  The bootstrap workers are stopped (SIGTERM: they
-# close the store cleanly) so new ones must open the store again.
+# close the store cleanly) so new ones must open the store again.  A
+# worker closing in the unreadable store must not panic the environment
+# (that made every other worker recover, and a recovery racing another
+# failed a request with 503): the workers of the other programs, which
+# kept the store open throughout, answer their next request.
 AUTH=(-u "$EST_USER:$EST_PASS")
+ADMIN=(-u "$EST_ADMIN_USER:$EST_ADMIN_PASS")
 DB=$EST_RUNDIR/db
+# sd_others LABEL — one request needing the store from each of the
+# api, dashboard, metrics and simpleenroll programs.
+sd_others() {
+	est "${ADMIN[@]}" "$EST_API_URL/stats"
+	check "$1: api answers" 200 "$STATUS"
+	est "${ADMIN[@]}" "$EST_DASHBOARD_URL"
+	check "$1: dashboard answers" 200 "$STATUS"
+	est "${ADMIN[@]}" "$EST_METRICS_URL"
+	check "$1: metrics answers" 200 "$STATUS"
+	mkcsr "sd-$2" "/CN=sd-$2-$$" ec
+	post simpleenroll "$T/sd-$2.b64" "${AUTH[@]}"
+	check "$1: simpleenroll answers" 200 "$STATUS"
+}
+sd_others "store down, before" before
+sd_log=$(wc -l < "$EST_RUNDIR/logs/error.log")
 mode=$(stat -c %a "$DB")
 chmod 000 "$DB"
 restart_workers bootstrap
@@ -15,3 +35,6 @@ check_true "store unavailable: the log names the path" grep -q "$DB" "$EST_RUNDI
 chmod "$mode" "$DB"
 post bootstrap "$T/down.b64" "${AUTH[@]}"
 check "store back: the same request succeeds" 200 "$STATUS"
+sd_others "store back" after
+check "store back: no Berkeley DB panic while it was unreadable" 0 \
+	"$(tail -n +"$((sd_log + 1))" "$EST_RUNDIR/logs/error.log" | grep -c 'PANIC')"
