@@ -68,7 +68,7 @@ DEB_PKGS += spawn-fcgi
 BENCH     := estload
 BENCH_BINS := $(BENCH:%=$(BUILD)/bench/%)
 
-.PHONY: all deps deps-check run start stop test e2e srp-verifiers install uninstall man-lint bench clean
+.PHONY: all deps deps-check run start stop reload test e2e srp-verifiers install uninstall man-lint bench clean
 .DELETE_ON_ERROR:
 
 all: $(PROG_BINS) $(NPH_LINKS)
@@ -130,6 +130,10 @@ start: deps-check all
 
 stop:
 	@sh scripts/server.sh stop "$(RUNDIR)" "$(PORT)"
+
+# The running demo re-reads the CRLs (Apache: a graceful restart).
+reload:
+	@sh scripts/server.sh reload "$(RUNDIR)" "$(PORT)"
 
 # Unit tests (cmocka) and the end-to-end suite against a private Apache
 # on TEST_PORT; one total at the end.

@@ -10,7 +10,8 @@
 #   $PREFIX/sbin/estcgi-crl         publishes the CRLs (timer, start)
 #   $MANDIR/man8/estcgi.8, $MANDIR/man5/est.conf.5
 #   $PREFIX/lib/systemd/system/estcgi@.socket, estcgi@.service,
-#                                   estcgi-crl.service, estcgi-crl.timer
+#                                   estcgi-crl.service, estcgi-crl.timer,
+#                                   estcgi-crl-reload.path and .service
 #   $SYSCONFDIR/estcgi/est.conf.example
 #   $SYSCONFDIR/apache2/conf-available/estcgi.conf   (a2enconf estcgi)
 #   $SYSCONFDIR/lighttpd/conf-available/50-estcgi.conf
@@ -38,6 +39,7 @@ TEMPLATES=$(cd "$TOP/templates" && ls)
 MANPAGES="man8/estcgi.8 man5/est.conf.5"
 # systemd units running the programs for mod_proxy_fcgi (or lighttpd)
 UNITS="estcgi@.socket estcgi@.service estcgi-crl.service estcgi-crl.timer"
+UNITS="$UNITS estcgi-crl-reload.path estcgi-crl-reload.service"
 APACHE_SNIPPET=$SYSCONFDIR/apache2/conf-available/estcgi.conf
 LIGHTTPD_SNIPPET=$SYSCONFDIR/lighttpd/conf-available/50-estcgi.conf
 

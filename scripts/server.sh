@@ -1,6 +1,7 @@
 #!/bin/sh
-# server.sh run|start|stop RUNDIR PORT — the private web server of the
-# demo and the tests, started from the shipped apache-conf/ files.
+# server.sh run|start|stop|reload RUNDIR PORT — the private web server of
+# the demo and the tests, started from the shipped apache-conf/ files
+# (reload: re-read the CRLs, see below).
 # SERVER picks it (default apache):
 #   apache      Apache httpd + mod_fcgid   (demo-httpd.conf)
 #   apache-cgi  Apache httpd + mod_cgid, plain CGI, one process per request
@@ -16,8 +17,8 @@ cmd=$1 R=$2 PORT=$3
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$R"
 R=$(cd "$R" && pwd)
-# `stop` stops whichever server this RUNDIR runs.
-if [ "$cmd" = stop ] && [ -f "$R/server" ]; then
+# `stop` and `reload` act on whichever server this RUNDIR runs.
+if { [ "$cmd" = stop ] || [ "$cmd" = reload ]; } && [ -f "$R/server" ]; then
 	SERVER=$(cat "$R/server")
 fi
 SERVER=${SERVER:-apache}
@@ -302,13 +303,36 @@ run)
 stop)
 	stop
 	;;
+reload)
+	# Re-reads the CRL (mod_ssl reads all.crl.pem only when it starts):
+	# Apache restarts gracefully, after a config check, and this waits
+	# for its log to say the new generation serves; lighttpd cannot
+	# re-read its TLS key after dropping privileges, so it restarts.
+	running || { echo "server.sh: no server runs in $R" >&2; exit 1; }
+	case $SERVER in
+	lighttpd) exec env SERVER=lighttpd sh "$0" start "$R" "$PORT" ;;
+	esac
+	config_test >/dev/null 2>"$R/logs/configtest.log" || {
+		cat "$R/logs/configtest.log" >&2
+		exit 1
+	}
+	gen=$(grep -c 'resuming normal operations' "$R/logs/error.log" || true)
+	kill -USR1 "$pid"
+	i=0
+	while [ "$(grep -c 'resuming normal operations' "$R/logs/error.log" || true)" -le "$gen" ]; do
+		[ $i -lt 100 ] || { echo "server.sh: no graceful restart; see $R/logs/error.log" >&2; exit 1; }
+		sleep 0.1
+		i=$((i + 1))
+	done
+	wait_up
+	;;
 check)
 	# The server's own syntax check of its demo config for RUNDIR as it
 	# is (APACHE_DEFINES honoured); tests check optional snippets so.
 	config_test
 	;;
 *)
-	echo "usage: server.sh run|start|stop|check RUNDIR PORT" >&2
+	echo "usage: server.sh run|start|stop|reload|check RUNDIR PORT" >&2
 	exit 2
 	;;
 esac

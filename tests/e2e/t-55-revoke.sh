@@ -233,12 +233,9 @@ esac
 # --- the web server's own check (Apache reads the CRL at a restart) ---------
 case ${EST_SERVER:-apache} in
 apache*)
-	kill -USR1 "$(cat "$EST_RUNDIR/server.pid")"   # graceful restart
-	for _ in $(seq 1 50); do
-		est "$EST_URL/cacerts"
-		[ "$STATUS" = 200 ] && break
-		sleep 0.2
-	done
+	# graceful restart; returns once the new generation serves
+	check_true "apache: server.sh reload (graceful restart)" \
+		sh scripts/server.sh reload "$EST_RUNDIR" "$EST_PORT"
 	post simplereenroll "$T/rv-b2.b64" --cert "$T/rv-b.pem" --key "$T/rv-b.key"
 	check_match "apache: after a reload the revoked certificate fails the TLS handshake" \
 		"^curl-failed" "$STATUS"

@@ -68,9 +68,23 @@ if command -v systemd-analyze > /dev/null; then
 	cp "$U/estcgi-crl.timer" "$OUT/units/"
 	(cd "$OUT/units" && systemd-analyze verify ./estcgi-crl.timer ./estcgi-crl.service) > "$OUT/units-crl.log" 2>&1
 	check "stage: systemd-analyze verify accepts the CRL timer" "0:" "$?:$(cat "$OUT/units-crl.log")"
+	cp "$U/estcgi-crl-reload.path" "$U/estcgi-crl-reload.service" "$OUT/units/"
+	(cd "$OUT/units" && systemd-analyze verify ./estcgi-crl-reload.path \
+		./estcgi-crl-reload.service) > "$OUT/units-reload.log" 2>&1
+	check "stage: systemd-analyze verify accepts the CRL reload units" "0:" \
+		"$?:$(cat "$OUT/units-reload.log")"
 else
 	echo "# systemd-analyze not installed: unit files not verified"
 fi
+# Apache re-reads the CRL when all.crl.pem is published (README, Revocation).
+check "stage: the reload path unit watches the installed all.crl.pem" \
+	"PathChanged=/var/lib/estcgi/crl/all.crl.pem" \
+	"$(grep '^PathChanged=' "$U/estcgi-crl-reload.path")"
+check "stage: the reload path unit starts the reload service" \
+	"Unit=estcgi-crl-reload.service" "$(grep '^Unit=' "$U/estcgi-crl-reload.path")"
+check_match "stage: the reload service reloads Apache" \
+	'^ExecStart=/bin/systemctl try-reload-or-restart apache2.service$' \
+	"$(grep '^ExecStart=' "$U/estcgi-crl-reload.service")"
 check_true "stage: no DESTDIR inside installed files" sh -c "! grep -rqF '$S' '$S'"
 check_true "stage: no @placeholder@ left" sh -c "! grep -rqE '@(PREFIX|SHAREDIR|LIBDIR|SYSCONFDIR|STATEDIR)@' '$S/usr/local/sbin' '$S/usr/local/share/man' '$S/etc' '$S/usr/local/lib/systemd'"
 for m in man8/estcgi.8 man5/est.conf.5; do
