@@ -193,6 +193,7 @@ fill: $(BUILD)/load/fill
 # Test tools (tests/tools/, not part of the server): hostile CSRs and
 # certificates for the hostile-input test, a read-only store dump.
 TOOLS     := hostile-csr store-dump enroll-storm
+TOOLS     += store-panic
 TOOL_BINS := $(TOOLS:%=$(BUILD)/tools/%)
 $(BUILD)/tools/enroll-storm: LDLIBS += -lssl -pthread
 $(BUILD)/tools/%: tests/tools/%.c $(LIB) common/est.h

@@ -38,3 +38,22 @@ check "store back: the same request succeeds" 200 "$STATUS"
 sd_others "store back" after
 check "store back: no Berkeley DB panic while it was unreadable" 0 \
 	"$(tail -n +"$((sd_log + 1))" "$EST_RUNDIR/logs/error.log" | grep -c 'PANIC')"
+# A panicked environment (what a fatal error in any worker leaves;
+# tests/tools/store-panic): each program's worker gets DB_RUNRECOVERY on
+# its next request, reopens the store with recovery and answers that
+# same request, without 503 and without a restart.
+sd_as=()
+[ "$(id -u)" = 0 ] && sd_as=(runuser -u "$(stat -c %U "$DB")" --)
+sd_log=$(wc -l < "$EST_RUNDIR/logs/error.log")
+check_true "panic: the environment is marked panicked" \
+	"${sd_as[@]}" "${BUILD:-build}/tools/store-panic" "$DB"
+sd_others "after a panic" panic
+mkcsr sd-panic-boot "/CN=sd-panic-boot-$$" ec
+post bootstrap "$T/sd-panic-boot.b64" "${AUTH[@]}"
+check "after a panic: bootstrap answers" 200 "$STATUS"
+if [ "${EST_SERVER:-apache}" != apache-cgi ]; then
+	# (plain CGI keeps no worker: each request opens the store afresh)
+	check_match "after a panic: the workers reopened the store" '^[1-9]' \
+		"$(tail -n +"$((sd_log + 1))" "$EST_RUNDIR/logs/error.log" |
+			grep -c 'reopening the environment for recovery')"
+fi
