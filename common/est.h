@@ -727,7 +727,6 @@ int          rev_add_exts(X509 *x, const struct est_label *l);
 struct est_ocsp_signer {
 	X509           *cert;     /* delegated signer, or NULL: the CA */
 	EVP_PKEY       *key;
-	STACK_OF(X509) *certs;    /* sent with the response */
 };
 enum est_err ocsp_signer_load(const struct est_conf *, const struct est_ca *,
                               struct est_ocsp_signer *);
@@ -964,15 +963,5 @@ enum est_err store_pending_list(struct est_store *, enum est_pend_state,
 enum est_err store_pending_decide(struct est_store *, const char *id,
                                   int approve, const char *reason,
                                   struct est_event *ev);
-
-/* ---- store disk space (space.c) --------------------------------------- */
-
-#define EST_STORE_MIN_FREE   (32 * 1024 * 1024) /* bytes a write transaction
-                                  * needs free on the store's file system:
-                                  * a new log file (10 MB, written out
-                                  * whole) and a checkpoint's pages */
-#define EST_STORE_MIN_INODES 16  /* inodes it needs free (new log files) */
-enum est_err space_preallocate(const char *dir);
-enum est_err space_check(const char *dir);
 
 #endif /* EST_H */
