@@ -105,7 +105,7 @@ $(BUILD)/cgi-bin/%: cgi-bin-src/%.c $(LIB) common/est.h
 	@[ "$(V)" = 1 ] || echo "  CCLD    $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-$(BUILD)/tests/test-%: tests/unit/test-%.c $(LIB) common/est.h
+$(BUILD)/tests/test-%: tests/unit/test-%.c tests/unit/unit.h $(LIB) common/est.h
 	@mkdir -p $(@D)
 	@[ "$(V)" = 1 ] || echo "  CCLD    $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka

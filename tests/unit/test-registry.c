@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "est.h"
+#include "unit.h"
 
 #define TMP_TEMPLATE    "/tmp/test-registry.XXXXXX"
 #define NOW             1800001800LL   /* a fixed "now", mid-hour */
@@ -36,27 +37,6 @@ struct tdir {
 };
 
 /* ---- helpers ---------------------------------------------------------- */
-
-/* Removes directory path and the plain files in it. */
-static void
-rmtree(const char *path)
-{
-	DIR           *d;
-	struct dirent *de;
-	char           file[512];
-
-	if ((d = opendir(path)) != NULL) {
-		while ((de = readdir(d)) != NULL) {
-			if (strcmp(de->d_name, ".") == 0 ||
-			    strcmp(de->d_name, "..") == 0)
-				continue;
-			snprintf(file, sizeof(file), "%s/%s", path, de->d_name);
-			unlink(file);
-		}
-		closedir(d);
-	}
-	rmdir(path);
-}
 
 /* cmocka setup: a fresh directory with an open store in *state. */
 static int

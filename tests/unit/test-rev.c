@@ -22,6 +22,7 @@
 #include <openssl/x509v3.h>
 
 #include "est.h"
+#include "unit.h"
 
 #define TMP_TEMPLATE  "/tmp/test-rev.XXXXXX"
 #define DAY           86400LL
@@ -43,29 +44,6 @@ struct fix {
 	struct est_label    deflt;     /* labels[0], as conf_load() makes */
 	struct est_ctx      ctx;
 };
-
-/* Removes directory path and the plain files in it (one level down
- * too: the store and the CRL folder). */
-static void
-rmtree(const char *path)
-{
-	DIR           *d;
-	struct dirent *de;
-	char           file[512];
-
-	if ((d = opendir(path)) != NULL) {
-		while ((de = readdir(d)) != NULL) {
-			if (strcmp(de->d_name, ".") == 0 ||
-			    strcmp(de->d_name, "..") == 0)
-				continue;
-			snprintf(file, sizeof(file), "%s/%s", path, de->d_name);
-			if (unlink(file) == -1)
-				rmtree(file);
-		}
-		closedir(d);
-	}
-	rmdir(path);
-}
 
 /* A new self-signed P-256 CA named cn into ca (cert and key), with a
  * subjectKeyIdentifier when ski. */

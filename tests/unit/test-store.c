@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "est.h"
+#include "unit.h"
 
 #define TMP_TEMPLATE    "/tmp/test-store.XXXXXX"
 #define RACE_CHILDREN   8
@@ -49,27 +50,6 @@ struct tdir {
 };
 
 /* ---- helpers ---------------------------------------------------------- */
-
-/* Removes directory path and the plain files in it. */
-static void
-rmtree(const char *path)
-{
-	DIR           *d;
-	struct dirent *de;
-	char           file[512];
-
-	if ((d = opendir(path)) != NULL) {
-		while ((de = readdir(d)) != NULL) {
-			if (strcmp(de->d_name, ".") == 0 ||
-			    strcmp(de->d_name, "..") == 0)
-				continue;
-			snprintf(file, sizeof(file), "%s/%s", path, de->d_name);
-			unlink(file);
-		}
-		closedir(d);
-	}
-	rmdir(path);
-}
 
 /* cmocka setup: a fresh temporary directory in *state. */
 static int
