@@ -6,7 +6,7 @@
  *   validity_days, bootstrap_validity_days, device_id_pattern,
  *   store_dir, log, templates_dir, time_zone, admin_users, audit_log,
  *   revocation = { crl_dir; crl_url; ocsp_url; ocsp_cert; ocsp_key;
- *   crl_refresh; crl_next_update; ocsp_next_update; revoke_on_reenroll }.
+ *   crl_refresh; crl_batch; crl_next_update; ocsp_next_update; revoke_on_reenroll }.
  * Relative paths are taken relative to the directory of est.conf.
  * The top level is also the default CA label; `labels = { name = {...};
  * };` adds labels that inherit it (conf_label()).
@@ -117,6 +117,8 @@ conf_rev(config_t *cf, const char *dir, struct est_rev_conf **out)
 	        &r->ocsp_key)) ||
 	    (rc = conf_int(cf, "revocation.crl_refresh", EST_CRL_REFRESH_DEF,
 	        1, EST_REV_SECS_MAX, &r->crl_refresh)) ||
+	    (rc = conf_int(cf, "revocation.crl_batch", EST_CRL_BATCH_DEF,
+	        0, EST_REV_SECS_MAX, &r->crl_batch)) ||
 	    (rc = conf_int(cf, "revocation.crl_next_update",
 	        EST_CRL_VALIDITY_DEF, 1, EST_REV_SECS_MAX,
 	        &r->crl_next_update)) ||
@@ -133,6 +135,10 @@ conf_rev(config_t *cf, const char *dir, struct est_rev_conf **out)
 	if (r->crl_next_update <= r->crl_refresh)
 		return est_fail(EST_ERR_CONFIG, "config: revocation."
 		    "crl_next_update must be longer than crl_refresh");
+	/* Batched revocations are still published within crl_refresh. */
+	if (r->crl_batch > r->crl_refresh)
+		return est_fail(EST_ERR_CONFIG, "config: revocation."
+		    "crl_batch must not exceed crl_refresh");
 	if ((*r->ocsp_cert == '\0') != (*r->ocsp_key == '\0'))
 		return est_fail(EST_ERR_CONFIG, "config: revocation.ocsp_cert "
 		    "and ocsp_key go together");

@@ -414,14 +414,18 @@ state_read(const char *path, struct crl_state *st)
 		memset(st, 0, sizeof(*st));
 }
 
-/* Returns 1 when the CRL described by st is current: built at
- * generation gen or later and not older than refresh seconds at now. */
+/* Returns 1 when the CRL described by st needs no rebuild at now:
+ * built at generation gen or later and not older than refresh seconds,
+ * or (revocations that may wait) younger than batch seconds. */
 static int
 state_fresh(const struct crl_state *st, uint64_t gen, int64_t now,
-    int refresh)
+    int refresh, int batch)
 {
-	return st->this_update > 0 && st->gen >= gen &&
-	    now >= st->this_update && now - st->this_update < refresh;
+	int64_t age = now - st->this_update;
+
+	if (st->this_update <= 0 || now < st->this_update)
+		return 0;
+	return (st->gen >= gen && age < refresh) || age < batch;
 }
 
 /* Encodes crl as DER (*der) and PEM (*pem), both malloc'd for the
@@ -668,14 +672,16 @@ crl_lock(const char *dir)
 /*
  * Publishes the CRL of group g (CA ca) into conf->rev->crl_dir when the
  * revoked set changed since the last one, when that one is older than
- * crl_refresh, or always with force; *wrote says whether it did.  Safe
+ * crl_refresh, or always with force; with batch, not while the last
+ * one is younger than batch seconds.  *wrote says whether it did.  Safe
  * to call from every worker at once: one rebuilds while the others
  * wait for it and then find the CRL current.  Returns EST_OK or an
  * error (the previous CRL stays).
  */
 static enum est_err
 crl_publish(const struct est_conf *conf, const struct est_ca *ca,
-    const struct crl_group *g, struct est_store *st, int force, int *wrote)
+    const struct crl_group *g, struct est_store *st, int force, int batch,
+    int *wrote)
 {
 	struct crl_state prev;
 	const char      *dir = conf->rev->crl_dir;
@@ -690,7 +696,8 @@ crl_publish(const struct est_conf *conf, const struct est_ca *ca,
 	if ((rc = store_revoked_gen(st, &gen)) != EST_OK)
 		return rc;
 	state_read(spath, &prev);
-	if (!force && state_fresh(&prev, gen, now, conf->rev->crl_refresh))
+	if (!force && state_fresh(&prev, gen, now, conf->rev->crl_refresh,
+	    batch))
 		return EST_OK;
 	if ((fd = crl_lock(dir)) == -1)
 		return EST_ERR_INTERNAL;
@@ -699,7 +706,8 @@ crl_publish(const struct est_conf *conf, const struct est_ca *ca,
 	 * every revocation this caller knows of): then nothing to do. */
 	now = (int64_t)time(NULL);
 	state_read(spath, &prev);
-	if (!force && state_fresh(&prev, gen, now, conf->rev->crl_refresh))
+	if (!force && state_fresh(&prev, gen, now, conf->rev->crl_refresh,
+	    batch))
 		goto out;
 	/* The generation is read before the list, so the CRL holds at
 	 * least every revocation up to it. */
@@ -760,13 +768,13 @@ crl_bundle(const struct est_ctx *ctx)
 
 /*
  * Publishes, into revocation.crl_dir, the CRLs of ctx's CAs that are due
- * (or all with force): the default CA's and that of every label with a
- * CA of its own; then the bundle all.crl.pem when any changed or it is
- * missing.  Nothing when crl_dir is "".  Returns EST_OK or the first
- * error.
+ * (or all with force; none younger than batch seconds): the default
+ * CA's and that of every label with a CA of its own; then the bundle
+ * all.crl.pem when any changed or it is missing.  Nothing when crl_dir
+ * is "".  Returns EST_OK or the first error.
  */
-enum est_err
-crl_publish_all(const struct est_ctx *ctx, int force)
+static enum est_err
+crl_publish_due(const struct est_ctx *ctx, int force, int batch)
 {
 	const struct est_conf *conf = &ctx->conf;
 	struct crl_group       g;
@@ -783,7 +791,7 @@ crl_publish_all(const struct est_ctx *ctx, int force)
 			continue;
 		crl_group(conf, i, &g);
 		r = crl_publish(conf, i > 0 ? label_ca(ctx, &conf->labels[i]) :
-		    &ctx->ca, &g, ctx->store, force, &wrote);
+		    &ctx->ca, &g, ctx->store, force, batch, &wrote);
 		if (r != EST_OK && rc == EST_OK)
 			rc = r;
 	}
@@ -792,6 +800,14 @@ crl_publish_all(const struct est_ctx *ctx, int force)
 	    EST_OK && rc == EST_OK)
 		rc = r;
 	return rc;
+}
+
+/* Publishes every CRL that is due, or all with force (estcgi-crl).
+ * Returns EST_OK or the first error. */
+enum est_err
+crl_publish_all(const struct est_ctx *ctx, int force)
+{
+	return crl_publish_due(ctx, force, 0);
 }
 
 /* After a request that may have revoked certificates: publishes the
@@ -803,6 +819,22 @@ crl_refresh(const struct est_ctx *ctx)
 {
 	enum est_err rc;
 
-	if ((rc = crl_publish_all(ctx, 0)) != EST_OK)
+	if ((rc = crl_publish_due(ctx, 0, 0)) != EST_OK)
+		est_log(EST_LOG_WARN, "CRL not published: %s", est_reason(rc));
+}
+
+/* As crl_refresh, after a renewal that superseded a certificate: a CRL
+ * younger than revocation.crl_batch seconds is left as it is, so a
+ * burst of renewals rebuilds it once per batch instead of once each
+ * (the rebuild lists every revoked certificate).  The next request
+ * after the batch, or estcgi-crl's timer, publishes the rest; OCSP
+ * answers from the store at once meanwhile. */
+void
+crl_refresh_batched(const struct est_ctx *ctx)
+{
+	enum est_err rc;
+	int          batch = ctx->conf.rev ? ctx->conf.rev->crl_batch : 0;
+
+	if ((rc = crl_publish_due(ctx, 0, batch)) != EST_OK)
 		est_log(EST_LOG_WARN, "CRL not published: %s", est_reason(rc));
 }

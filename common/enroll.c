@@ -45,6 +45,7 @@ struct enroll_job {
 	int             queued;      /* out: stored for approval (202) */
 	int             approved;    /* out: issued after approval */
 	int             retry_after; /* out: Retry-After of a 202 or 429 */
+	int             revoked;     /* out: a certificate was revoked */
 };
 
 /* Copies src into dst of size n, truncating; always NUL-terminates. */
@@ -100,7 +101,7 @@ job_event(const struct enroll_job *job, int status, const char *reason,
  * device as read under lock, or NULL when absent.
  */
 static enum est_err
-check_client_cert(struct est_txn *txn, const struct enroll_job *job,
+check_client_cert(struct est_txn *txn, struct enroll_job *job,
     const struct est_device *dev)
 {
 	struct est_cert old;
@@ -135,12 +136,13 @@ check_client_cert(struct est_txn *txn, const struct enroll_job *job,
 		rc = est_fail(EST_ERR_CERT_SUPERSEDED, "client certificate "
 		    "is not device '%s''s current certificate", job->id);
 	else if (job->op == EST_OP_SIMPLEREENROLL &&
-	    job->ctx->conf.rev->revoke_on_reenroll)
+	    job->ctx->conf.rev->revoke_on_reenroll) {
 		/* revoke_on_reenroll: the key it replaces is taken back
 		 * (RFC 5280 5.3.1 superseded); CRL and OCSP follow. */
 		rc = txn_cert_revoke(txn, &old, EST_REASON_SUPERSEDED,
 		    (int64_t)time(NULL));
-	else {
+		job->revoked = 1;
+	} else {
 		old.status = CERT_SUPERSEDED;
 		rc = txn_cert_update(txn, &old);
 	}
@@ -283,15 +285,17 @@ queue_request(struct est_txn *txn, struct enroll_job *job,
  * error.
  */
 static enum est_err
-replace_previous(struct est_txn *txn, const struct enroll_job *job,
+replace_previous(struct est_txn *txn, struct enroll_job *job,
     const struct est_device *dev, int64_t now)
 {
 	struct est_cert cur;
 	enum est_err    rc;
 
-	if (job->label->pol.queue.duplicate == DUP_REVOKE_PREVIOUS)
+	if (job->label->pol.queue.duplicate == DUP_REVOKE_PREVIOUS) {
+		job->revoked = 1;
 		return txn_device_revoke_certs(txn, job->id, EST_REASON_SUPERSEDED,
 		    now, NULL);
+	}
 	if (dev->serial_len == 0)
 		return EST_OK;
 	rc = txn_cert_get(txn, dev->serial, dev->serial_len, &cur);
@@ -690,9 +694,9 @@ enroll_handle(struct est_ctx *ctx, const struct est_req *req,
 	 * (handled lookups included): the answer keeps the refusal's. */
 	if (rc != EST_OK)
 		(void)est_fail(rc, "%s", ev.reason);
-	else    /* a certificate revoked in the transaction
-	         * (revoke_on_reenroll, a duplicate policy) */
-		crl_refresh(ctx);
+	else if (job.revoked) /* in the transaction (revoke_on_reenroll, a
+	                       * duplicate policy): superseded */
+		crl_refresh_batched(ctx);
 	X509_free(job.issued);
 	X509_free(job.client);
 	X509_REQ_free(job.csr);

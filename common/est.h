@@ -123,6 +123,7 @@ void est_log_open(const char *progname, const char *dest);
 void est_log(enum est_log_level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void est_log_ssl(const char *where);
+const char *est_log_name(void);
 
 /* ---- configuration (conf.c) ------------------------------------------ */
 
@@ -648,6 +649,9 @@ enum est_err space_check(const char *dir);
 #define EST_CRL_REFRESH_DEF    3600  /* crl_refresh (s): CRL rebuilt when
                                       * older, even if nothing changed */
 #define EST_CRL_VALIDITY_DEF   (7 * 86400) /* crl_next_update (s) */
+#define EST_CRL_BATCH_DEF      60    /* crl_batch (s): a CRL this young is
+                                      * not rebuilt for revocations that
+                                      * renewals made (superseded) */
 #define EST_OCSP_VALIDITY_DEF  3600  /* ocsp_next_update (s) */
 #define EST_REV_SECS_MAX       (366 * 86400) /* largest of those three */
 #define EST_CRL_LIST_MAX       (8 * 1024 * 1024) /* entries in one CRL */
@@ -679,6 +683,7 @@ struct est_rev_conf {
 	char *ocsp_cert;         /* delegated OCSP signer ("" = the CA) */
 	char *ocsp_key;
 	int   crl_refresh;       /* seconds */
+	int   crl_batch;         /* seconds (0: renewals publish at once) */
 	int   crl_next_update;   /* seconds from thisUpdate */
 	int   ocsp_next_update;  /* seconds from thisUpdate */
 	int   revoke_on_reenroll; /* simplereenroll revokes the old one */
@@ -720,6 +725,7 @@ int          reason_parse(const char *s, int *reason);
 const char  *crl_name(const char *label);
 enum est_err crl_publish_all(const struct est_ctx *, int force);
 void         crl_refresh(const struct est_ctx *);
+void         crl_refresh_batched(const struct est_ctx *);
 void         rev_set_urls(const struct est_rev_conf *);
 int          rev_add_exts(X509 *x, const struct est_label *l);
 

@@ -150,6 +150,7 @@ revocation = {
     ocsp_cert = "ca/ocsp.pem";
     ocsp_key = "ca/ocsp.key";
     crl_refresh = 3600;
+    crl_batch = 60;
     crl_next_update = 604800;
     ocsp_next_update = 3600;
     revoke_on_reenroll = true;

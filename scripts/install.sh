@@ -106,6 +106,7 @@ revocation = {
     ocsp_cert = "";              # delegated OCSP signer; "" = the CA
     ocsp_key = "";
     crl_refresh = 3600;          # seconds
+    crl_batch = 60;              # seconds a renewal's revocation may wait
     crl_next_update = 604800;    # seconds
     ocsp_next_update = 3600;     # seconds
     revoke_on_reenroll = true;

@@ -190,6 +190,12 @@ p7_to_pem "$T/rv-e1.pem"
 mkcsr rv-e2 "/CN=$RV-e" ec
 post simplereenroll "$T/rv-e2.b64" --cert "$T/rv-e1.pem" --key "$T/rv-e1.key"
 check "reenroll: 200" 200 "$STATUS"
+# A renewal's revocation waits for the CRL's next rebuild (crl_batch):
+# estcgi-crl, as its timer runs it, publishes it.
+rv_as=()
+[ "$(id -u)" = 0 ] && rv_as=(runuser -u "$(stat -c %U "$EST_RUNDIR/db")" --)
+check_true "reenroll: estcgi-crl publishes" \
+	"${rv_as[@]}" env EST_CONFIG="$EST_CONFIG" "${BUILD:-build}/sbin/estcgi-crl"
 rv_crl reenrolled "$(cert_serial "$T/rv-e1.pem")"
 check_match "reenroll: the replaced certificate is in the CRL, reason superseded" \
 	"Superseded" "$(rv_listed "$(cert_serial "$T/rv-e1.pem")")"
