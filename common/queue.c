@@ -128,15 +128,19 @@ conf_queue(config_setting_t *s, const char *where,
 enum est_err
 csr_key_hash(X509_REQ *req, unsigned char out[EST_KEY_HASH_LEN])
 {
-	EVP_PKEY      *pk;
+	X509_PUBKEY   *pk;
 	unsigned char *der = NULL;
 	unsigned int   mdlen = 0;
 	enum est_err   rc = EST_ERR_INTERNAL;
 	int            len;
 
-	if ((pk = X509_REQ_get0_pubkey(req)) == NULL)
+	/* The CSR's own SubjectPublicKeyInfo, encoded again from its
+	 * parsed fields (i2d_PUBKEY of the EVP_PKEY would run OpenSSL 3's
+	 * encoder search: 0.9M instructions per request). */
+	if (X509_REQ_get0_pubkey(req) == NULL ||
+	    (pk = X509_REQ_get_X509_PUBKEY(req)) == NULL)
 		return est_fail(EST_ERR_BAD_KEY, "CSR has no public key");
-	if ((len = i2d_PUBKEY(pk, &der)) <= 0)
+	if ((len = i2d_X509_PUBKEY(pk, &der)) <= 0)
 		goto out;
 	if (EVP_Digest(der, (size_t)len, out, &mdlen, EVP_sha256(), NULL) != 1 ||
 	    mdlen != EST_KEY_HASH_LEN)

@@ -77,6 +77,12 @@
 #define STORE_DB_RATE      "ratelimit" /* rate-limit windows */
 #define STORE_DB_REVOKED   "revoked"
 #define STORE_MAX_LOCKS    20000 /* lock table (set when the env is made) */
+#define STORE_MAX_MUTEXES  20000 /* mutex region (set when the env is made):
+                                  * each process with the store open takes
+                                  * about 50 (handles of 10 databases); the
+                                  * size Berkeley DB works out alone ran
+                                  * out at about 64 processes (BDB2034,
+                                  * every transaction then failed) */
 #define STORE_REC_V2       2     /* device record with notAfter */
 #define IDX_STATE          's'   /* devidx/counters: by state */
 #define IDX_EXPIRY         'x'   /* devidx/counters: by expiry */
@@ -817,6 +823,13 @@ store_env_open(struct est_store *st, const char **what)
 	*what = "set lock table size";
 	if ((ret = env->set_lk_max_locks(env, STORE_MAX_LOCKS)) != 0 ||
 	    (ret = env->set_lk_max_objects(env, STORE_MAX_LOCKS)) != 0)
+		goto out;
+	/* All made with the region: growing it later (its initial size
+	 * is what Berkeley DB works out, far below the maximum) hung
+	 * processes on the mutex region's own lock (test-store). */
+	*what = "set mutex count";
+	if ((ret = env->mutex_set_init(env, STORE_MAX_MUTEXES)) != 0 ||
+	    (ret = env->mutex_set_max(env, STORE_MAX_MUTEXES)) != 0)
 		goto out;
 	*what = "set deadlock detection";
 	if ((ret = env->set_lk_detect(env, DB_LOCK_DEFAULT)) != 0)

@@ -28,6 +28,7 @@
 #define TMP_TEMPLATE    "/tmp/test-store.XXXXXX"
 #define RACE_CHILDREN   8
 #define WRITER_CHILDREN 4
+#define MANY_CHILDREN   96   /* processes with the store open at once */
 #define WRITER_CERTS    200
 #define EVENT_COUNT     500
 #define EVENT_CHILD_COUNT 250
@@ -538,14 +539,33 @@ event_child(const char *dir, int i, int barrier)
 	return code;
 }
 
+/* One of many children: opens the store, waits for the others (all
+ * open then), registers a device of its own, closes. */
+static int
+many_child(const char *dir, int i, int barrier)
+{
+	struct est_store *st;
+	struct est_device d;
+	char              id[32];
+	enum est_err      rc;
+
+	snprintf(id, sizeof(id), "many-%d", i);
+	if (store_open(dir, &st) != EST_OK)
+		return CHILD_OPEN_FAIL;
+	barrier_wait(barrier);
+	device_small(&d, id, id);
+	rc = store_run(st, put_device_fn, &d);
+	store_close(st);
+	return rc == EST_OK ? CHILD_OK : CHILD_RUN_FAIL;
+}
+
 /* Runs n children of body on dir, released together; stores exit codes
  * in codes[]. */
 static void
 run_children(int (*body)(const char *, int, int), const char *dir, int n,
     int *codes)
 {
-	pid_t pids[RACE_CHILDREN > WRITER_CHILDREN ?
-	    RACE_CHILDREN : WRITER_CHILDREN];
+	pid_t pids[MANY_CHILDREN];
 	int   fds[2], i, status;
 
 	assert_true(n <= (int)(sizeof(pids) / sizeof(pids[0])));
@@ -1018,6 +1038,32 @@ test_race_bootstrap(void **state)
 	test_close(t);
 }
 
+/* MANY_CHILDREN processes (FastCGI workers) with the store open at once
+ * each commit a transaction: the environment's mutex region is sized
+ * for them (it once ran out at about 64 processes and every
+ * transaction failed with ENOMEM). */
+static void
+test_many_processes(void **state)
+{
+	struct tdir      *t = *state;
+	struct est_device d;
+	int               codes[MANY_CHILDREN], i;
+	char              id[32];
+
+	assert_int_equal(store_open(t->path, &t->st), EST_OK);
+	test_close(t);
+	run_children(many_child, t->path, MANY_CHILDREN, codes);
+	for (i = 0; i < MANY_CHILDREN; i++)
+		if (codes[i] != CHILD_OK)
+			fail_msg("child %d exited %d", i, codes[i]);
+	assert_int_equal(store_open(t->path, &t->st), EST_OK);
+	for (i = 0; i < MANY_CHILDREN; i++) {
+		snprintf(id, sizeof(id), "many-%d", i);
+		assert_int_equal(store_device_get(t->st, id, &d), EST_OK);
+	}
+	test_close(t);
+}
+
 /* Four processes, starting on an empty directory, each insert
  * WRITER_CERTS certificates; all are readable afterwards. */
 static void
@@ -1463,6 +1509,7 @@ main(void)
 		T(test_malformed_records),
 		T(test_cert_label),
 		T(test_race_bootstrap),
+		T(test_many_processes),
 		T(test_multi_writer),
 		T(test_multi_process_events),
 		T(test_recover_after_crash),
