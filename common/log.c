@@ -31,6 +31,14 @@ est_log_open(const char *progname, const char *dest)
 		openlog(progname, LOG_PID, LOG_DAEMON);
 }
 
+/* Returns the program name log lines carry (est_log_open()'s, else
+ * "estcgi"): a string that lives as long as the process. */
+const char *
+est_log_name(void)
+{
+	return log_prog;
+}
+
 /* Writes one log line; control characters in the text become '?'. */
 void
 est_log(enum est_log_level lvl, const char *fmt, ...)

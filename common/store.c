@@ -53,6 +53,8 @@
  * next opener ran recovery).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +108,24 @@
 #define STORE_BACKOFF_MAX_NS 64000000L /* longest deadlock backoff */
 #define STORE_OPEN_TRIES   4     /* environment opens per store_open() or
                                   * reopen while the failure is transient */
+#define STORE_OPEN_TIMEOUT 60    /* seconds this process's environment
+                                  * open (failchk, recovery) may take,
+                                  * holding the open lock, before it
+                                  * gives up and exits: only for a process
+                                  * that will never finish (exiting inside
+                                  * Berkeley DB may leave a mutex held) */
+#define STORE_OPEN_WAIT    25    /* seconds one other process may hold the
+                                  * open lock before an opener waiting for
+                                  * it gives up (503): below the web
+                                  * servers' FastCGI timeouts (40 s) */
+#define STORE_OPEN_POLL_NS 10000000L /* the wait checks every 10 ms */
+#define STORE_REGISTRY     "__db.register" /* DB_REGISTER's file */
+#define STORE_REGISTRY_BYTE 1    /* its byte Berkeley DB 5.3 write-locks
+                                  * while an open is in progress
+                                  * (env_register.c) */
+#define STORE_STUCK_EXIT   75    /* exit status then (EX_TEMPFAIL) */
+#define STORE_STUCK_LINE   1024  /* longest log line of the watchdog */
+#define STORE_PROC_STAT    512   /* bytes of /proc/PID/stat read */
 #define STORE_CKP_KBYTES   1024  /* checkpoint after this much log ... */
 #define STORE_CKP_MINUTES  5     /* ... or this much time */
 #define STORE_CKP_BULK_KBYTES (256 * 1024) /* ... in bulk mode */
@@ -160,6 +180,8 @@ struct est_store {
 	DB     *counters;
 	DB     *revoked;    /* revoked index (revocation section) */
 	int     bulk;       /* store_bulk(): no log flush, rare checkpoints */
+	int     regfd;      /* STORE_REGISTRY, from the wait for the open
+	                     * lock until the environment is closed, or -1 */
 };
 
 /* One pending change of a counter (key, amount). */
@@ -536,15 +558,45 @@ event_encode(const struct est_event *ev, unsigned char *buf)
 
 /* ---- errors ------------------------------------------------------------ */
 
+/* Returns whether process pid is a zombie: dead, its files closed and
+ * its mappings gone, but not yet reaped by its parent (the state letter
+ * after the last ')' of /proc/PID/stat is Z or X).  0 when unknown. */
+static int
+store_pid_zombie(pid_t pid)
+{
+	char    path[64], buf[STORE_PROC_STAT];
+	char   *p;
+	ssize_t n;
+	int     fd;
+
+	(void)snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	(void)close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ')
+		return 0;
+	return p[2] == 'Z' || p[2] == 'X';
+}
+
 /* Berkeley DB's is-alive test for failchk (DB_ENV->set_isalive): a
- * worker is alive while its pid exists.  Returns 1 if alive. */
+ * worker is alive while its pid exists and is not a zombie.  A worker
+ * killed a moment ago stays a zombie until its supervisor reaps it
+ * (prefork.c may be pausing before a restart meanwhile): counted alive,
+ * failchk would leave its locks and transactions in place for the
+ * other workers to wait on.  Returns 1 if alive. */
 static int
 store_isalive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
 {
 	(void)env;
 	(void)tid;
 	(void)flags;
-	return kill(pid, 0) == 0 || errno != ESRCH;
+	if (kill(pid, 0) == -1 && errno == ESRCH)
+		return 0;
+	return !store_pid_zombie(pid);
 }
 
 /* Routes Berkeley DB's own diagnostics to our log. */
@@ -711,6 +763,10 @@ store_handles_close(struct est_store *st)
 			est_log(EST_LOG_WARN, "store: %s: close environment: %s",
 			    st->dir, db_strerror(ret));
 		st->env = NULL;
+	}
+	if (st->regfd != -1) {
+		(void)close(st->regfd);
+		st->regfd = -1;
 	}
 }
 
@@ -883,22 +939,193 @@ store_open_transient(int ret)
 	    ret == DB_LOCK_DEADLOCK || ret == DB_LOCK_NOTGRANTED;
 }
 
+/* The watchdog's log line, written ready before it is armed. */
+static char   stuck_line[STORE_STUCK_LINE];
+static size_t stuck_len;
+
+/* What arming the open watchdog replaced, put back by disarming. */
+struct store_watchdog {
+	struct sigaction old;   /* the previous SIGALRM action */
+	unsigned         prev;  /* seconds left on a previous alarm() */
+	time_t           armed; /* when the watchdog was armed */
+};
+
+/* SIGALRM while an environment open is in progress: it waits for
+ * something that will not come (a mutex this process or a dead one
+ * holds: Berkeley DB deadlocked on itself after a failed failchk in
+ * issue 7), holding the open lock all others wait for.  Writes the
+ * prepared line to the error log (fd 2) and exits, so the supervisor
+ * (prefork.c, mod_fcgid, lighttpd, systemd) starts a fresh worker; the
+ * next opener's failchk or recovery deals with what this one held.
+ * Only async-signal-safe calls: write() and _exit(). */
+static void
+store_open_stuck(int sig)
+{
+	ssize_t n;
+
+	(void)sig;
+	n = write(STDERR_FILENO, stuck_line, stuck_len);
+	(void)n;
+	_exit(STORE_STUCK_EXIT);
+}
+
+/* Arms the open watchdog for dir: writes its log line (in est_log()'s
+ * format, control characters as '?') and has SIGALRM end the process
+ * after STORE_OPEN_TIMEOUT seconds.  The previous SIGALRM action and
+ * alarm are saved in *wd for store_watchdog_disarm(). */
+static void
+store_watchdog_arm(const char *dir, struct store_watchdog *wd)
+{
+	struct sigaction sa;
+	size_t           i;
+	int              n;
+
+	n = snprintf(stuck_line, sizeof(stuck_line), "%s[%ld]: error: store: "
+	    "%s: opening the environment took over %d s (deadlocked in "
+	    "Berkeley DB?); worker exiting\n",
+	    est_log_name(), (long)getpid(), dir, STORE_OPEN_TIMEOUT);
+	stuck_len = n < 0 ? 0 : (size_t)n < sizeof(stuck_line) ? (size_t)n :
+	    sizeof(stuck_line) - 1;
+	for (i = 0; i + 1 < stuck_len; i++)
+		if ((unsigned char)stuck_line[i] < 0x20)
+			stuck_line[i] = '?';
+	if (stuck_len > 0)
+		stuck_line[stuck_len - 1] = '\n';
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = store_open_stuck;
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGALRM, &sa, &wd->old);
+	wd->armed = time(NULL);
+	wd->prev = alarm(STORE_OPEN_TIMEOUT);
+}
+
+/* Disarms the open watchdog and restores the SIGALRM action and the
+ * rest of any previous alarm saved in *wd (at least a second). */
+static void
+store_watchdog_disarm(const struct store_watchdog *wd)
+{
+	time_t spent;
+
+	(void)alarm(0);
+	(void)sigaction(SIGALRM, &wd->old, NULL);
+	if (wd->prev == 0)
+		return;
+	spent = time(NULL) - wd->armed;
+	(void)alarm(spent >= 0 && (time_t)wd->prev > spent ?
+	    wd->prev - (unsigned)spent : 1);
+}
+
+/* Returns the seconds of CLOCK_MONOTONIC. */
+static time_t
+store_now(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* The process found holding the open lock for STORE_OPEN_WAIT seconds
+ * (one store per process): later opens give up at once while it still
+ * holds it, so each request is not kept waiting again. */
+static pid_t store_stuck_pid = -1;
+
+/*
+ * Waits for the lock Berkeley DB serialises environment opens with
+ * (STORE_REGISTRY_BYTE of STORE_REGISTRY) and takes it, so that the
+ * environment open that follows in this process goes straight through
+ * and only its own work is timed by the watchdog.  Berkeley DB's open
+ * takes the same lock (a process's own locks do not conflict) and
+ * releases it when done.  Any descriptor of the file being closed drops
+ * all of this process's locks on it, Berkeley DB's included, so
+ * st->regfd stays open until the environment is closed
+ * (store_handles_close()).  Returns EST_OK holding the lock, EST_OK
+ * without it when the file cannot be opened or locked (no environment
+ * yet, no permission: the open itself then reports), or EST_ERR_STORE
+ * when one other process has held the lock for STORE_OPEN_WAIT seconds
+ * (stuck inside Berkeley DB, as in issue 7), or still holds it after
+ * an earlier wait of this process gave up on it.
+ */
+static enum est_err
+store_open_wait(struct est_store *st)
+{
+	struct timespec nap = { 0, STORE_OPEN_POLL_NS };
+	struct flock    fl;
+	char            path[PATH_MAX];
+	pid_t           holder = -1;
+	time_t          since = 0;
+	int             n;
+
+	n = snprintf(path, sizeof(path), "%s/%s", st->dir, STORE_REGISTRY);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return EST_OK;
+	if (st->regfd == -1 &&
+	    (st->regfd = open(path, O_RDWR | O_CLOEXEC)) == -1)
+		return EST_OK;
+	for (;;) {
+		memset(&fl, 0, sizeof(fl));
+		fl.l_type = F_WRLCK;
+		fl.l_whence = SEEK_SET;
+		fl.l_start = STORE_REGISTRY_BYTE;
+		fl.l_len = 1;
+		if (fcntl(st->regfd, F_SETLK, &fl) == 0) {
+			store_stuck_pid = -1;
+			return EST_OK;
+		}
+		if (errno != EACCES && errno != EAGAIN && errno != EINTR)
+			return EST_OK;
+		if (fcntl(st->regfd, F_GETLK, &fl) == 0 &&
+		    fl.l_type != F_UNLCK) {
+			if (fl.l_pid == store_stuck_pid)
+				return est_fail(EST_ERR_STORE, "store: %s: "
+				    "process %ld's open is stuck", st->dir,
+				    (long)fl.l_pid);
+			if (fl.l_pid != holder) {
+				holder = fl.l_pid;
+				since = store_now();
+			} else if (store_now() - since >= STORE_OPEN_WAIT) {
+				est_log(EST_LOG_ERR, "store: %s: process %ld "
+				    "has been opening the environment for %d s "
+				    "(stuck in Berkeley DB?); not waiting longer",
+				    st->dir, (long)holder, STORE_OPEN_WAIT);
+				store_stuck_pid = holder;
+				return est_fail(EST_ERR_STORE, "store: %s: "
+				    "process %ld's open is stuck", st->dir,
+				    (long)holder);
+			}
+		}
+		(void)nanosleep(&nap, NULL);
+	}
+}
+
 /* Opens (or joins) the environment in st->dir and its databases,
  * trying the environment up to STORE_OPEN_TRIES times while the failure
- * is transient (store_open_transient()).  Returns EST_OK, or
- * EST_ERR_STORE with every handle closed. */
+ * is transient (store_open_transient()).  Each try first waits its turn
+ * (store_open_wait()); the environment open is then bounded by the
+ * watchdog: one still going after STORE_OPEN_TIMEOUT seconds ends the
+ * process (issue 7: a worker deadlocked inside DB_ENV->open with
+ * DB_FAILCHK, and every later open waited behind it).  Returns EST_OK,
+ * or EST_ERR_STORE with every handle closed. */
 static enum est_err
 store_handles_open(struct est_store *st)
 {
-	const char  *what = "open environment";
-	enum est_err rc;
-	int          ret, attempt;
+	struct store_watchdog wd;
+	const char           *what = "open environment";
+	enum est_err          rc;
+	int                   ret, attempt;
 
 	for (attempt = 1; ; attempt++) {
-		if ((ret = store_env_open(st, &what)) == 0)
+		if ((rc = store_open_wait(st)) != EST_OK)
+			goto out;
+		store_watchdog_arm(st->dir, &wd);
+		ret = store_env_open(st, &what);
+		store_watchdog_disarm(&wd);
+		if (ret == 0)
 			break;
-		if (!store_open_transient(ret) || attempt >= STORE_OPEN_TRIES)
-			return store_fail(st->dir, what, ret);
+		if (!store_open_transient(ret) || attempt >= STORE_OPEN_TRIES) {
+			rc = store_fail(st->dir, what, ret);
+			goto out;
+		}
 		est_log(EST_LOG_WARN, "store: %s: %s: %s; trying again",
 		    st->dir, what, db_strerror(ret));
 		store_backoff(attempt);
@@ -906,6 +1133,7 @@ store_handles_open(struct est_store *st)
 	/* The disk blocks behind the mapped regions and the log (space.c). */
 	if ((rc = space_preallocate(st->dir)) == EST_OK)
 		rc = store_dbs_open(st);
+out:
 	if (rc != EST_OK)
 		store_handles_close(st);
 	return rc;
@@ -931,6 +1159,7 @@ store_open(const char *dir, struct est_store **out)
 		rc = est_fail(EST_ERR_NOMEM, "store: out of memory");
 		goto out;
 	}
+	st->regfd = -1;
 	if ((rc = store_handles_open(st)) != EST_OK)
 		goto out;
 	*out = st;

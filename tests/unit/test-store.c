@@ -10,6 +10,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1185,6 +1186,108 @@ test_recover_after_crash(void **state)
 	assert_int_equal(count_fds(), fds);
 }
 
+/* ---- a killed worker not yet reaped (issue 7) ------------------------- */
+
+#define ZOMBIE_WRITE_SECS 30 /* the writer is killed after this long */
+
+/* Reads device "z" with a write lock (DB_RMW) in a transaction, tells
+ * the parent through the pipe's write end fd, and waits to be killed
+ * holding the lock. */
+static enum est_err
+zombie_hold_fn(struct est_txn *t, void *arg)
+{
+	struct est_device d;
+	int               fd = *(int *)arg;
+	enum est_err      rc;
+
+	if ((rc = txn_device_get(t, "z", &d)) != EST_OK)
+		return rc;
+	if (write(fd, "h", 1) != 1)
+		return EST_ERR_INTERNAL;
+	for (;;)
+		pause();
+}
+
+/* Child: opens the store and holds device "z" locked until killed
+ * (fd: the pipe's write end).  Returns an exit code only on failure. */
+static int
+zombie_holder(const char *dir, int fd, int barrier)
+{
+	struct est_store *st;
+
+	(void)barrier;
+	if (store_open(dir, &st) != EST_OK)
+		return CHILD_OPEN_FAIL;
+	(void)store_run(st, zombie_hold_fn, &fd);
+	return CHILD_RUN_FAIL;
+}
+
+/* Child: opens the store (the open's failchk must free the killed
+ * holder's lock) and rewrites device "z" within ZOMBIE_WRITE_SECS.
+ * Returns CHILD_OK or a failure code. */
+static int
+zombie_writer(const char *dir, int i, int barrier)
+{
+	struct est_store *st;
+	struct est_device d;
+	int               rc;
+
+	(void)i;
+	(void)barrier;
+	alarm(ZOMBIE_WRITE_SECS);
+	if (store_open(dir, &st) != EST_OK)
+		return CHILD_OPEN_FAIL;
+	device_small(&d, "z", "after");
+	rc = store_run(st, put_device_fn, &d) == EST_OK ? CHILD_OK :
+	    CHILD_RUN_FAIL;
+	store_close(st);
+	return rc;
+}
+
+/* A worker killed holding a lock and not yet reaped by its parent (a
+ * zombie, as between a kill -9 and the supervisor's waitpid()): the
+ * next opener's failchk counts it dead and frees its lock, so a write
+ * waiting for that lock goes through (it waited for ever when the
+ * is-alive check counted a zombie alive). */
+static void
+test_failchk_zombie(void **state)
+{
+	struct tdir      *t = *state;
+	struct est_device d;
+	siginfo_t         si;
+	int               p[2], status;
+	pid_t             holder, writer;
+	char              c;
+
+	assert_int_equal(store_open(t->path, &t->st), EST_OK);
+	device_small(&d, "z", "before");
+	assert_int_equal(store_run(t->st, put_device_fn, &d), EST_OK);
+	test_close(t);
+
+	assert_int_equal(pipe(p), 0);
+	holder = spawn(zombie_holder, t->path, p[1], -1, p[0]);
+	close(p[1]);
+	assert_int_equal(read(p[0], &c, 1), 1);
+	close(p[0]);
+	assert_int_equal(kill(holder, SIGKILL), 0);
+	/* dead but not reaped (WNOWAIT) */
+	memset(&si, 0, sizeof(si));
+	assert_int_equal(waitid(P_PID, (id_t)holder, &si, WEXITED | WNOWAIT),
+	    0);
+	assert_int_equal(si.si_pid, holder);
+
+	writer = spawn(zombie_writer, t->path, 0, -1, -1);
+	assert_int_equal(waitpid(writer, &status, 0), writer);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), CHILD_OK);
+	assert_int_equal(waitpid(holder, &status, 0), holder);
+
+	assert_int_equal(store_open(t->path, &t->st), EST_OK);
+	assert_int_equal(store_device_get(t->st, "z", &d), EST_OK);
+	assert_string_equal(d.owner, "after");
+	test_close(t);
+}
+
 /* ---- approval queue, duplicate policy, rate limits -------------------- */
 
 #define RATE_LIMIT    5     /* limit the rate-limit race enforces */
@@ -1513,6 +1616,7 @@ main(void)
 		T(test_multi_writer),
 		T(test_multi_process_events),
 		T(test_recover_after_crash),
+		T(test_failchk_zombie),
 		T(test_pending_roundtrip),
 		T(test_pending_decide),
 		T(test_rate_limit),
