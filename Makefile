@@ -194,6 +194,7 @@ fill: $(BUILD)/load/fill
 # certificates for the hostile-input test, a read-only store dump.
 TOOLS     := hostile-csr store-dump enroll-storm
 TOOLS     += store-panic
+TOOLS     += store-hold
 TOOL_BINS := $(TOOLS:%=$(BUILD)/tools/%)
 $(BUILD)/tools/enroll-storm: LDLIBS += -lssl -pthread
 $(BUILD)/tools/%: tests/tools/%.c $(LIB) common/est.h
