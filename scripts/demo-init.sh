@@ -79,10 +79,12 @@ openssl req -new -config "$CNF" -key "$R/tls/server.key" -subj "/CN=localhost" |
 		-set_serial "0x$(openssl rand -hex 16)" -days 825 \
 		-extfile "$CNF" -extensions server -out "$R/tls/server.pem" 2>/dev/null
 
-# Demo users: one that may bootstrap and enroll, one admin.
-pw_user=$(openssl rand -hex 12)
+# Demo users: one that may bootstrap and enroll, one admin.  The
+# enrollment user's is a generated 128-bit device secret: SHA-256-crypt,
+# 1000 rounds (README, "Device secrets"); the admin's, bcrypt.
+pw_user=$(openssl rand -hex 16)
 pw_admin=$(openssl rand -hex 12)
-htpasswd -cbB -C 5 "$R/users.htpasswd" estuser "$pw_user" 2>/dev/null
+htpasswd -cb2 -r 1000 "$R/users.htpasswd" estuser "$pw_user" 2>/dev/null
 htpasswd -cbB -C 5 "$R/admin.htpasswd" admin "$pw_admin" 2>/dev/null
 printf 'EST_USER=estuser\nEST_PASS=%s\nEST_ADMIN_USER=admin\nEST_ADMIN_PASS=%s\n' \
 	"$pw_user" "$pw_admin" > "$R/users.env"

@@ -126,8 +126,11 @@ check "init: CA key mode" 640 "$(stat -c %a "$C/ca/ca.key")"
 check_true "init: CA is a CA" sh -c "openssl x509 -in '$C/ca/ca.pem' -noout -ext basicConstraints | grep -q CA:TRUE"
 PW=$(awk '$1 == "dev-enroll" { print $2 }' "$OUT/init.out")
 check_true "init: a password was printed" test -n "$PW"
-check_true "init: the user's bcrypt entry checks" htpasswd -vb "$C/users.htpasswd" dev-enroll "$PW"
-check_true "init: bcrypt (\$2y\$)" grep -q '^dev-enroll:\$2y\$' "$C/users.htpasswd"
+check_true "init: the user's entry checks" htpasswd -vb "$C/users.htpasswd" dev-enroll "$PW"
+check_true "init: a device secret: SHA-256-crypt, 1000 rounds (\$5\$rounds=1000\$)" \
+	grep -q '^dev-enroll:\$5\$rounds=1000\$' "$C/users.htpasswd"
+check_match "init: the device secret has 128 bits (32 hex digits)" '^[0-9a-f]{32}$' "$PW"
+check_true "init: the admin's entry is bcrypt (\$2y\$)" grep -q '^boss:\$2y\$' "$C/admin.htpasswd"
 check_true "init: admin listed in est.conf" grep -q 'admin_users = \[ "boss" \]' "$C/est.conf"
 check_true "init: est.conf points at the installed templates" grep -q "templates_dir = \"$P/usr/share/estcgi/templates\"" "$C/est.conf"
 fp=$(openssl x509 -in "$C/ca/ca.pem" -noout -fingerprint -sha256)
