@@ -126,6 +126,8 @@
 #define STORE_STUCK_EXIT   75    /* exit status then (EX_TEMPFAIL) */
 #define STORE_STUCK_LINE   1024  /* longest log line of the watchdog */
 #define STORE_PROC_STAT    512   /* bytes of /proc/PID/stat read */
+#define STORE_ALIVE_MEMO   STORE_THREADS /* processes an open's failchk
+                                  * remembers it counted alive */
 #define STORE_CKP_KBYTES   1024  /* checkpoint after this much log ... */
 #define STORE_CKP_MINUTES  5     /* ... or this much time */
 #define STORE_CKP_BULK_KBYTES (256 * 1024) /* ... in bulk mode */
@@ -582,21 +584,40 @@ store_pid_zombie(pid_t pid)
 	return p[2] == 'Z' || p[2] == 'X';
 }
 
+/* The processes this process's failchk counted alive during the
+ * environment open in progress (store_handles_open() turns the memo on
+ * and empties it). */
+static pid_t  alive_seen[STORE_ALIVE_MEMO];
+static size_t alive_nseen;
+static int    alive_memo;
+
 /* Berkeley DB's is-alive test for failchk (DB_ENV->set_isalive): a
  * worker is alive while its pid exists and is not a zombie.  A worker
- * killed a moment ago stays a zombie until its supervisor reaps it
- * (prefork.c may be pausing before a restart meanwhile): counted alive,
- * failchk would leave its locks and transactions in place for the
- * other workers to wait on.  Returns 1 if alive. */
+ * killed a moment ago stays a zombie until its supervisor reaps it:
+ * counted alive, failchk would leave its locks and transactions in
+ * place for the other workers to wait on.  During an open, a process
+ * once counted alive stays alive: failchk checks locks, transactions
+ * and mutexes one after another, and a worker dying in between had its
+ * mutexes freed but not its locks, on which the next failchk panicked
+ * and deadlocked (issue 7); left whole, the next failchk frees it all.
+ * Returns 1 if alive. */
 static int
 store_isalive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
 {
+	size_t i;
+	int    alive;
+
 	(void)env;
 	(void)tid;
 	(void)flags;
-	if (kill(pid, 0) == -1 && errno == ESRCH)
-		return 0;
-	return !store_pid_zombie(pid);
+	for (i = 0; alive_memo && i < alive_nseen; i++)
+		if (alive_seen[i] == pid)
+			return 1;
+	alive = !(kill(pid, 0) == -1 && errno == ESRCH) &&
+	    !store_pid_zombie(pid);
+	if (alive && alive_memo && alive_nseen < STORE_ALIVE_MEMO)
+		alive_seen[alive_nseen++] = pid;
+	return alive;
 }
 
 /* Routes Berkeley DB's own diagnostics to our log. */
@@ -1118,7 +1139,10 @@ store_handles_open(struct est_store *st)
 		if ((rc = store_open_wait(st)) != EST_OK)
 			goto out;
 		store_watchdog_arm(st->dir, &wd);
+		alive_memo = 1;
 		ret = store_env_open(st, &what);
+		alive_memo = 0;
+		alive_nseen = 0;
 		store_watchdog_disarm(&wd);
 		if (ret == 0)
 			break;

@@ -1135,23 +1135,31 @@ crash_child(const char *dir, int i, int barrier)
 	return CHILD_OK;        /* _exit without store_close() */
 }
 
-/* A child that opens the store (running recovery) and adds a device. */
+/* In a child: opens the store in dir, puts a small device id owned by
+ * owner and closes.  Returns CHILD_OK or a failure code. */
 static int
-after_crash_child(const char *dir, int i, int barrier)
+child_put(const char *dir, const char *id, const char *owner)
 {
 	struct est_store *st;
 	struct est_device d;
 	int               code = CHILD_OK;
 
-	(void)i;
-	(void)barrier;
 	if (store_open(dir, &st) != EST_OK)
 		return CHILD_OPEN_FAIL;
-	device_small(&d, "after", "b");
+	device_small(&d, id, owner);
 	if (store_run(st, put_device_fn, &d) != EST_OK)
 		code = CHILD_RUN_FAIL;
 	store_close(st);
 	return code;
+}
+
+/* A child that opens the store (running recovery) and adds a device. */
+static int
+after_crash_child(const char *dir, int i, int barrier)
+{
+	(void)i;
+	(void)barrier;
+	return child_put(dir, "after", "b");
 }
 
 /* Another worker dies, the next opener runs recovery; this process's
@@ -1228,20 +1236,10 @@ zombie_holder(const char *dir, int fd, int barrier)
 static int
 zombie_writer(const char *dir, int i, int barrier)
 {
-	struct est_store *st;
-	struct est_device d;
-	int               rc;
-
 	(void)i;
 	(void)barrier;
 	alarm(ZOMBIE_WRITE_SECS);
-	if (store_open(dir, &st) != EST_OK)
-		return CHILD_OPEN_FAIL;
-	device_small(&d, "z", "after");
-	rc = store_run(st, put_device_fn, &d) == EST_OK ? CHILD_OK :
-	    CHILD_RUN_FAIL;
-	store_close(st);
-	return rc;
+	return child_put(dir, "z", "after");
 }
 
 /* A worker killed holding a lock and not yet reaped by its parent (a
