@@ -823,10 +823,10 @@ crl_refresh(const struct est_ctx *ctx)
 		est_log(EST_LOG_WARN, "CRL not published: %s", est_reason(rc));
 }
 
-/* As crl_refresh, after a renewal that superseded a certificate: a CRL
- * younger than revocation.crl_batch seconds is left as it is, so a
- * burst of renewals rebuilds it once per batch instead of once each
- * (the rebuild lists every revoked certificate).  The next request
+/* As crl_refresh, after a renewal that superseded a certificate and on
+ * /ocsp requests: a CRL younger than revocation.crl_batch seconds is
+ * left as it is, so a burst of renewals rebuilds it once per batch
+ * instead of once each (the rebuild lists every revoked certificate).  The next request
  * after the batch, or estcgi-crl's timer, publishes the rest; OCSP
  * answers from the store at once meanwhile. */
 void
