@@ -810,17 +810,24 @@ crl_publish_all(const struct est_ctx *ctx, int force)
 	return crl_publish_due(ctx, force, 0);
 }
 
-/* After a request that may have revoked certificates: publishes the
- * CRLs that are due (a counter read when none is).  A failure is
- * logged, not returned: the revocation stands, OCSP already says so,
- * and the next request or estcgi-crl publishes. */
-void
-crl_refresh(const struct est_ctx *ctx)
+/* Publishes the CRLs that are due, none younger than batch seconds; a
+ * failure is logged, not returned: the revocation stands, OCSP already
+ * says so, and the next request or estcgi-crl publishes. */
+static void
+crl_refresh_with(const struct est_ctx *ctx, int batch)
 {
 	enum est_err rc;
 
-	if ((rc = crl_publish_due(ctx, 0, 0)) != EST_OK)
+	if ((rc = crl_publish_due(ctx, 0, batch)) != EST_OK)
 		est_log(EST_LOG_WARN, "CRL not published: %s", est_reason(rc));
+}
+
+/* After a request that may have revoked certificates: publishes the
+ * CRLs that are due (a counter read when none is). */
+void
+crl_refresh(const struct est_ctx *ctx)
+{
+	crl_refresh_with(ctx, 0);
 }
 
 /* As crl_refresh, after a renewal that superseded a certificate and on
@@ -832,9 +839,5 @@ crl_refresh(const struct est_ctx *ctx)
 void
 crl_refresh_batched(const struct est_ctx *ctx)
 {
-	enum est_err rc;
-	int          batch = ctx->conf.rev ? ctx->conf.rev->crl_batch : 0;
-
-	if ((rc = crl_publish_due(ctx, 0, batch)) != EST_OK)
-		est_log(EST_LOG_WARN, "CRL not published: %s", est_reason(rc));
+	crl_refresh_with(ctx, ctx->conf.rev ? ctx->conf.rev->crl_batch : 0);
 }
