@@ -6,10 +6,16 @@
  * published CRLs are current (common/crl.c), so CRLs are refreshed even
  * when nothing is revoked for a while.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
 
 #include "est.h"
+
+#define OCSP_CACHE_HEADERS 256  /* Last-Modified, Expires and ETag lines */
 
 /* Loaded on first use, kept for the process's life. */
 static struct est_ocsp_signer signer;
@@ -23,6 +29,41 @@ ocsp_answer(struct est_resp *resp, unsigned char *der, size_t len)
 	resp->content_type = "application/ocsp-response";
 	resp->body = (char *)der;
 	resp->body_len = len;
+}
+
+/*
+ * RFC 5019 6.2: an answer to a GET without a nonce may be kept by HTTP
+ * caches until its nextUpdate: Cache-Control max-age (never past
+ * nextUpdate), Last-Modified (thisUpdate), Expires (nextUpdate) and an
+ * ETag (the SHA-256 of the response).  Anything else stays no-store.
+ * Sets resp->max_age and resp->headers (owned by resp).
+ */
+static void
+ocsp_cache(struct est_resp *resp, const unsigned char *der, size_t len)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int  mdlen = 0, i;
+	char          lm[EST_HTTP_DATE_MAX], ex[EST_HTTP_DATE_MAX];
+	char          tag[2 * EVP_MAX_MD_SIZE + 1];
+	time_t        tu, nu, now = time(NULL);
+	int           n;
+
+	if (!ocsp_cache_times(der, len, &tu, &nu) || nu <= now ||
+	    nu - now > INT32_MAX || http_date(tu, lm, sizeof(lm)) != 0 ||
+	    http_date(nu, ex, sizeof(ex)) != 0 ||
+	    EVP_Digest(der, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    (resp->headers = malloc(OCSP_CACHE_HEADERS)) == NULL)
+		return;
+	for (i = 0; i < mdlen; i++)
+		snprintf(tag + 2 * i, 3, "%02x", md[i]);
+	n = snprintf(resp->headers, OCSP_CACHE_HEADERS, "Last-Modified: "
+	    "%s\r\nExpires: %s\r\nETag: \"%s\"\r\n", lm, ex, tag);
+	if (n < 0 || n >= OCSP_CACHE_HEADERS) {
+		free(resp->headers);
+		resp->headers = NULL;
+		return;
+	}
+	resp->max_age = (int)(nu - now);
 }
 
 /* Answers one OCSP request (POST body or GET path); other methods get
@@ -82,6 +123,8 @@ ocsp(struct est_ctx *ctx, const struct est_req *req, struct est_resp *resp)
 	if (rc != EST_OK)
 		return rc;
 	ocsp_answer(resp, out, outlen);
+	if (get)
+		ocsp_cache(resp, out, outlen);
 	return EST_OK;
 }
 

@@ -680,9 +680,12 @@ enroll_handle(struct est_ctx *ctx, const struct est_req *req,
 		    est_reason(rc));
 		job.serial_len = 0;
 		job_event(&job, est_err_status(rc), est_reason(rc), &ev);
-		/* Audit the refusal; a store that is down is already the
-		 * answer, so this is best effort. */
-		if (est_err_status(rc) != 503 && !recorded)
+		/* Record the refusal; a store that is down is already the
+		 * answer, so this is best effort.  A retry of a waiting
+		 * request (202) is not one: its event was stored with the
+		 * request, and a device polling every Retry-After would
+		 * fill the event log (the audit log still has each). */
+		if (est_err_status(rc) != 503 && !recorded && rc != EST_PENDING)
 			(void)store_event_add(ctx->store, &ev);
 	}
 	/* RFC 7030 4.2.3 (202) and RFC 6585 4 (429): when to come back. */

@@ -359,6 +359,8 @@ struct est_resp {
 	const char *allow;         /* Allow (405) or NULL */
 	int         retry_after;   /* seconds, 0 for none */
 	int         www_auth;      /* send WWW-Authenticate: Basic */
+	int         max_age;       /* > 0: a shared cache may keep the answer
+	                            * this many seconds; 0: no-store */
 	char       *body;          /* owned */
 	size_t      body_len;
 	char       *headers;       /* owned extra header lines (CRLF each) */
@@ -383,6 +385,8 @@ enum est_err path_decode(const char *in, size_t inlen, char *out,
 enum est_err query_param(const char *query, const char *name, char *out,
                          size_t outsz);
 void         resp_init(struct est_resp *);
+#define EST_HTTP_DATE_MAX 64 /* an IMF-fixdate (RFC 7231 7.1.1.1) and NUL */
+int          http_date(time_t t, char *buf, size_t n);
 void         resp_free(struct est_resp *);
 void         resp_error(struct est_resp *, enum est_err);
 struct est_buf;
@@ -741,6 +745,8 @@ enum est_err ocsp_respond(const struct est_ctx *,
                           const struct est_ocsp_signer *,
                           const unsigned char *der, size_t len,
                           unsigned char **out, size_t *outlen);
+int          ocsp_cache_times(const unsigned char *der, size_t len,
+                              time_t *this_update, time_t *next_update);
 enum est_err ocsp_from_get(const char *uri, unsigned char **der,
                            size_t *len);
 

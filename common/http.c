@@ -18,7 +18,6 @@
 #include "est.h"
 
 #define HTTP_HEAD_MAX 4096 /* longest response header block we write */
-#define HTTP_DATE_MAX 64   /* an IMF-fixdate (RFC 7231 7.1.1.1) and NUL */
 
 /* Returns env var name via get(), or def when unset. */
 static const char *
@@ -270,6 +269,19 @@ resp_init(struct est_resp *resp)
 	resp->status = 200;
 }
 
+/* Writes t as an HTTP date (RFC 7231 7.1.1.1, IMF-fixdate) into buf of
+ * size n.  Returns 0, or -1 when it does not fit. */
+int
+http_date(time_t t, char *buf, size_t n)
+{
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL || strftime(buf, n,
+	    "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+		return -1;
+	return 0;
+}
+
 /* Makes the growing buffer b the response body of content type ctype
  * (resp owns it afterwards; b is emptied).  Returns EST_OK, or b's
  * error after freeing it. */
@@ -386,11 +398,9 @@ static int
 resp_write_as(const struct est_resp *resp, int nph, int head_only,
     est_write_fn wr, void *arg)
 {
-	char      head[HTTP_HEAD_MAX], date[HTTP_DATE_MAX];
+	char      head[HTTP_HEAD_MAX], date[EST_HTTP_DATE_MAX];
 	size_t    off = 0;
 	int       n;
-	time_t    now;
-	struct tm tm;
 
 #define HEAD_ADD(...)                                                       \
 	do {                                                                \
@@ -402,9 +412,7 @@ resp_write_as(const struct est_resp *resp, int nph, int head_only,
 
 	if (nph) {
 		/* RFC 7231 7.1.1.2: an origin server with a clock sends Date. */
-		now = time(NULL);
-		if (gmtime_r(&now, &tm) == NULL || strftime(date, sizeof(date),
-		    "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+		if (http_date(time(NULL), date, sizeof(date)) != 0)
 			return -1;
 		HEAD_ADD("HTTP/1.1 %d %s\r\nDate: %s\r\nConnection: close\r\n",
 		    resp->status, http_reason_phrase(resp->status), date);
@@ -421,7 +429,13 @@ resp_write_as(const struct est_resp *resp, int nph, int head_only,
 		HEAD_ADD("Retry-After: %d\r\n", resp->retry_after);
 	if (resp->www_auth)
 		HEAD_ADD("WWW-Authenticate: Basic realm=\"estcgi\"\r\n");
-	HEAD_ADD("Cache-Control: no-store\r\n");
+	/* RFC 7234 5.2.2: answers are per request unless the program says
+	 * one may be shared (RFC 5019 6.2: OCSP over GET). */
+	if (resp->max_age > 0)
+		HEAD_ADD("Cache-Control: max-age=%d, public, no-transform, "
+		    "must-revalidate\r\n", resp->max_age);
+	else
+		HEAD_ADD("Cache-Control: no-store\r\n");
 	if (resp->headers != NULL)
 		HEAD_ADD("%s", resp->headers);
 	/* RFC 7230 3.3.2: no Content-Length in a 204. */

@@ -10,6 +10,7 @@
  * (RFC 6960 4.2.2.2: issued by the CA, id-kp-OCSPSigning) when one is
  * configured, which is then sent with it, else by the CA itself.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -337,6 +338,48 @@ out:
 	ASN1_TIME_free(this);
 	ASN1_TIME_free(next);
 	return rc;
+}
+
+/*
+ * Whether the DER OCSPResponse der (len bytes, as ocsp_respond() made
+ * it) may be kept by shared caches (RFC 5019 6.2): successful, without
+ * a nonce (an answer to that one request), with a nextUpdate.  Sets
+ * *this_update and *next_update (of its first SingleResponse; all have
+ * the same).  Returns 1 when cacheable, else 0.
+ */
+int
+ocsp_cache_times(const unsigned char *der, size_t len, time_t *this_update,
+    time_t *next_update)
+{
+	const unsigned char  *p = der;
+	OCSP_RESPONSE        *r = NULL;
+	OCSP_BASICRESP       *bs = NULL;
+	ASN1_GENERALIZEDTIME *tu = NULL, *nu = NULL;
+	struct tm             tm;
+	int                   ok = 0;
+
+	if (len > LONG_MAX || (r = d2i_OCSP_RESPONSE(NULL, &p, (long)len)) ==
+	    NULL)
+		goto out;
+	if (OCSP_response_status(r) != OCSP_RESPONSE_STATUS_SUCCESSFUL ||
+	    (bs = OCSP_response_get1_basic(r)) == NULL ||
+	    OCSP_BASICRESP_get_ext_by_NID(bs, NID_id_pkix_OCSP_Nonce, -1) >= 0 ||
+	    OCSP_resp_count(bs) < 1 ||
+	    OCSP_single_get0_status(OCSP_resp_get0(bs, 0), NULL, NULL, &tu,
+	    &nu) < 0 || tu == NULL || nu == NULL)
+		goto out;
+	if (!ASN1_TIME_to_tm(tu, &tm))
+		goto out;
+	*this_update = timegm(&tm);
+	if (!ASN1_TIME_to_tm(nu, &tm))
+		goto out;
+	*next_update = timegm(&tm);
+	ok = 1;
+out:
+	OCSP_BASICRESP_free(bs);
+	OCSP_RESPONSE_free(r);
+	ERR_clear_error();
+	return ok;
 }
 
 /*

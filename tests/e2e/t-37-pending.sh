@@ -63,6 +63,8 @@ check "pending: API key_sha256 is the CSR key's" "$(key_sha256 "$PQ/a.key")" \
 	"$(jq -r --arg d "$PA" '.items[] | select(.device == $d) | .key_sha256' "$T/body")"
 est "${ADM[@]}" "$EST_API_URL/devices/$PA"
 check "pending: the device's state is pending" pending "$(jq -r .device.state "$T/body")"
+check "pending: one 202 event for the request, none for the retry" 1 \
+	"$(jq '[.events[] | select(.status == 202)] | length' "$T/body")"
 est "${ADM[@]}" "$EST_API_URL/devices?state=pending"
 check "pending: the state filter finds it" 1 \
 	"$(jq --arg d "$PA" '[.items[] | select(.id == $d)] | length' "$T/body")"

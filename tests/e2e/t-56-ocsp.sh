@@ -79,11 +79,25 @@ check_match "post: revoked" "Cert Status: revoked" \
 # RFC 6960 A.1: GET {url}/{url-encoding of base64 of the DER request}.
 b64=$(base64 -w 0 < "$OCD/g.req")
 enc=$(printf '%s' "$b64" | sed 's/+/%2B/g; s/=/%3D/g')
+check "post: not cached (Cache-Control: no-store)" no-store "$(header Cache-Control)"
 est "$EST_OCSP_URL/$enc"
 check "get: 200" 200 "$STATUS"
 check "get: application/ocsp-response" application/ocsp-response "$(header Content-Type)"
 check_match "get: revoked" "Cert Status: revoked" \
 	"$(openssl ocsp -respin "$T/body" -resp_text -noverify 2>&1)"
+# RFC 5019 6.2: without a nonce a GET answer may be cached to nextUpdate.
+cc=$(header Cache-Control)
+check_match "get: cacheable (RFC 5019 6.2)" '^max-age=[0-9]+, public, no-transform, must-revalidate$' "$cc"
+age=$(printf '%s' "$cc" | sed -n 's/^max-age=\([0-9]*\),.*/\1/p')
+check_true "get: max-age within ocsp_next_update (1..3600 s)" test "${age:-0}" -ge 1 -a "${age:-0}" -le 3600
+nu=$(date -d "$(openssl ocsp -respin "$T/body" -resp_text -noverify 2>/dev/null | sed -n 's/^ *Next Update: //p' | head -n 1)" +%s)
+check "get: Expires is the nextUpdate" "$nu" "$(date -d "$(header Expires)" +%s 2>/dev/null)"
+tu=$(date -d "$(openssl ocsp -respin "$T/body" -resp_text -noverify 2>/dev/null | sed -n 's/^ *This Update: //p' | head -n 1)" +%s)
+check "get: Last-Modified is the thisUpdate" "$tu" "$(date -d "$(header Last-Modified)" +%s 2>/dev/null)"
+check "get: ETag is the response's SHA-256" "\"$(sha256sum < "$T/body" | cut -d' ' -f1)\"" "$(header ETag)"
+nb64=$(base64 -w 0 < "$OCD/n.req" | sed 's/+/%2B/g; s/=/%3D/g')
+est "$EST_OCSP_URL/$nb64"
+check "get with a nonce: 200, not cached (no-store)" "200 no-store" "$STATUS $(header Cache-Control)"
 est "$EST_OCSP_URL/$b64"
 check_match "get: base64 unescaped ('+', '/', '=' as they are) works too" "200 .*Cert Status: revoked" \
 	"$STATUS $(openssl ocsp -respin "$T/body" -resp_text -noverify 2>&1 | tr '\n' ' ')"

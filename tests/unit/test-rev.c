@@ -526,6 +526,46 @@ ocsp_answers(void **state)
 	ca_free(&other);
 }
 
+/* RFC 5019 6.2: only a successful answer without a nonce is cacheable,
+ * until its nextUpdate (ocsp_next_update after thisUpdate). */
+static void
+ocsp_cacheable(void **state)
+{
+	struct fix            *f = *state;
+	struct est_ocsp_signer s;
+	unsigned char          serials[] = { SERIAL_GOOD };
+	const unsigned char    garbage[] = { 0x30, 0x03, 0x02, 0x01 };
+	unsigned char         *req, *out;
+	size_t                 len, outlen;
+	time_t                 tu = 0, nu = 0, now = time(NULL);
+
+	memset(&s, 0, sizeof(s));
+	add_cert(f, SERIAL_GOOD, 0, 0, (int64_t)now + DAY);
+	req = make_req(f->ctx.ca.cert, serials, 1, 0, &len);
+	assert_int_equal(ocsp_respond(&f->ctx, &s, req, len, &out, &outlen),
+	    EST_OK);
+	assert_int_equal(ocsp_cache_times(out, outlen, &tu, &nu), 1);
+	assert_true(tu >= now - 1 && tu <= now + 1);
+	assert_int_equal(nu - tu, f->ctx.conf.rev->ocsp_next_update);
+	/* Cut short, it is no response at all. */
+	assert_int_equal(ocsp_cache_times(out, outlen - 1, &tu, &nu), 0);
+	free(out);
+	OPENSSL_free(req);
+
+	req = make_req(f->ctx.ca.cert, serials, 1, 1, &len);
+	assert_int_equal(ocsp_respond(&f->ctx, &s, req, len, &out, &outlen),
+	    EST_OK);
+	assert_int_equal(ocsp_cache_times(out, outlen, &tu, &nu), 0);
+	free(out);
+	OPENSSL_free(req);
+
+	/* malformedRequest is not cached either. */
+	assert_int_equal(ocsp_respond(&f->ctx, &s, garbage, sizeof(garbage),
+	    &out, &outlen), EST_OK);
+	assert_int_equal(ocsp_cache_times(out, outlen, &tu, &nu), 0);
+	free(out);
+}
+
 int
 main(void)
 {
@@ -535,6 +575,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(crl_lists_revoked, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(ocsp_answers, setup, teardown),
+		cmocka_unit_test_setup_teardown(ocsp_cacheable, setup,
+		    teardown),
 	};
 
 	est_log_open("test-rev", "stderr");
