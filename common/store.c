@@ -126,6 +126,7 @@
 #define STORE_STUCK_EXIT   75    /* exit status then (EX_TEMPFAIL) */
 #define STORE_STUCK_LINE   1024  /* longest log line of the watchdog */
 #define STORE_PROC_STAT    512   /* bytes of /proc/PID/stat read */
+#define STORE_PROC_PATH    64    /* room for "/proc/PID/stat" */
 #define STORE_ALIVE_MEMO   STORE_THREADS /* processes an open's failchk
                                   * remembers it counted alive */
 #define STORE_CKP_KBYTES   1024  /* checkpoint after this much log ... */
@@ -566,7 +567,7 @@ event_encode(const struct est_event *ev, unsigned char *buf)
 static int
 store_pid_zombie(pid_t pid)
 {
-	char    path[64], buf[STORE_PROC_STAT];
+	char    path[STORE_PROC_PATH], buf[STORE_PROC_STAT];
 	char   *p;
 	ssize_t n;
 	int     fd;
