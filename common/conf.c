@@ -6,7 +6,8 @@
  *   validity_days, bootstrap_validity_days, device_id_pattern,
  *   store_dir, log, templates_dir, time_zone, admin_users, audit_log,
  *   revocation = { crl_dir; crl_url; ocsp_url; ocsp_cert; ocsp_key;
- *   crl_refresh; crl_batch; crl_next_update; ocsp_next_update; revoke_on_reenroll }.
+ *   crl_refresh; crl_batch; crl_next_update; ocsp_next_update;
+ *   revoke_on_reenroll }.
  * Relative paths are taken relative to the directory of est.conf.
  * The top level is also the default CA label; `labels = { name = {...};
  * };` adds labels that inherit it (conf_label()).
@@ -135,7 +136,8 @@ conf_rev(config_t *cf, const char *dir, struct est_rev_conf **out)
 	if (r->crl_next_update <= r->crl_refresh)
 		return est_fail(EST_ERR_CONFIG, "config: revocation."
 		    "crl_next_update must be longer than crl_refresh");
-	/* Batched revocations are still published within crl_refresh. */
+	/* A batch longer than crl_refresh would outlast the CRL's own
+	 * refresh period. */
 	if (r->crl_batch > r->crl_refresh)
 		return est_fail(EST_ERR_CONFIG, "config: revocation."
 		    "crl_batch must not exceed crl_refresh");

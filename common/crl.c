@@ -428,6 +428,18 @@ state_fresh(const struct crl_state *st, uint64_t gen, int64_t now,
 	return (st->gen >= gen && age < refresh) || age < batch;
 }
 
+/* When the CRL described by st was left as it is although revocations
+ * (generation gen) came after it, only because it is younger than
+ * batch seconds: lowers *due (0: none) to when they are due. */
+static void
+crl_defer(const struct crl_state *st, uint64_t gen, int batch, int64_t *due)
+{
+	int64_t when = st->this_update + batch;
+
+	if (st->gen < gen && (*due == 0 || when < *due))
+		*due = when;
+}
+
 /* Encodes crl as DER (*der) and PEM (*pem), both malloc'd for the
  * caller.  Returns EST_OK or EST_ERR_NOMEM / EST_ERR_INTERNAL. */
 static enum est_err
@@ -673,7 +685,9 @@ crl_lock(const char *dir)
  * Publishes the CRL of group g (CA ca) into conf->rev->crl_dir when the
  * revoked set changed since the last one, when that one is older than
  * crl_refresh, or always with force; with batch, not while the last
- * one is younger than batch seconds.  *wrote says whether it did.  Safe
+ * one is younger than batch seconds (*due then says when the waiting
+ * revocations are due, the earliest of the groups').  *wrote says
+ * whether it wrote.  Safe
  * to call from every worker at once: one rebuilds while the others
  * wait for it and then find the CRL current.  Returns EST_OK or an
  * error (the previous CRL stays).
@@ -681,7 +695,7 @@ crl_lock(const char *dir)
 static enum est_err
 crl_publish(const struct est_conf *conf, const struct est_ca *ca,
     const struct crl_group *g, struct est_store *st, int force, int batch,
-    int *wrote)
+    int *wrote, int64_t *due)
 {
 	struct crl_state prev;
 	const char      *dir = conf->rev->crl_dir;
@@ -697,8 +711,10 @@ crl_publish(const struct est_conf *conf, const struct est_ca *ca,
 		return rc;
 	state_read(spath, &prev);
 	if (!force && state_fresh(&prev, gen, now, conf->rev->crl_refresh,
-	    batch))
+	    batch)) {
+		crl_defer(&prev, gen, batch, due);
 		return EST_OK;
+	}
 	if ((fd = crl_lock(dir)) == -1)
 		return EST_ERR_INTERNAL;
 	/* Another worker may have published while this one waited, from
@@ -707,8 +723,10 @@ crl_publish(const struct est_conf *conf, const struct est_ca *ca,
 	now = (int64_t)time(NULL);
 	state_read(spath, &prev);
 	if (!force && state_fresh(&prev, gen, now, conf->rev->crl_refresh,
-	    batch))
+	    batch)) {
+		crl_defer(&prev, gen, batch, due);
 		goto out;
+	}
 	/* The generation is read before the list, so the CRL holds at
 	 * least every revocation up to it. */
 	if ((rc = store_revoked_gen(st, &gen)) == EST_OK &&
@@ -774,7 +792,8 @@ crl_bundle(const struct est_ctx *ctx)
  * is "".  Returns EST_OK or the first error.
  */
 static enum est_err
-crl_publish_due(const struct est_ctx *ctx, int force, int batch)
+crl_publish_due(const struct est_ctx *ctx, int force, int batch,
+    int64_t *due)
 {
 	const struct est_conf *conf = &ctx->conf;
 	struct crl_group       g;
@@ -791,7 +810,7 @@ crl_publish_due(const struct est_ctx *ctx, int force, int batch)
 			continue;
 		crl_group(conf, i, &g);
 		r = crl_publish(conf, i > 0 ? label_ca(ctx, &conf->labels[i]) :
-		    &ctx->ca, &g, ctx->store, force, batch, &wrote);
+		    &ctx->ca, &g, ctx->store, force, batch, &wrote, due);
 		if (r != EST_OK && rc == EST_OK)
 			rc = r;
 	}
@@ -807,19 +826,28 @@ crl_publish_due(const struct est_ctx *ctx, int force, int batch)
 enum est_err
 crl_publish_all(const struct est_ctx *ctx, int force)
 {
-	return crl_publish_due(ctx, force, 0);
+	int64_t due = 0;
+
+	return crl_publish_due(ctx, force, 0, &due);
 }
 
-/* Publishes the CRLs that are due, none younger than batch seconds; a
- * failure is logged, not returned: the revocation stands, OCSP already
- * says so, and the next request or estcgi-crl publishes. */
+/* When this process left revocations out of a CRL younger than
+ * crl_batch (0: it did not): crl_refresh_deferred() publishes them. */
+static int64_t crl_due;
+
+/* Publishes the CRLs that are due, none younger than batch seconds, and
+ * notes when what that left out is due.  A failure is logged, not
+ * returned: the revocation stands, OCSP already says so, and the next
+ * request or estcgi-crl publishes. */
 static void
 crl_refresh_with(const struct est_ctx *ctx, int batch)
 {
 	enum est_err rc;
+	int64_t      due = 0;
 
-	if ((rc = crl_publish_due(ctx, 0, batch)) != EST_OK)
+	if ((rc = crl_publish_due(ctx, 0, batch, &due)) != EST_OK)
 		est_log(EST_LOG_WARN, "CRL not published: %s", est_reason(rc));
+	crl_due = due;
 }
 
 /* After a request that may have revoked certificates: publishes the
@@ -833,11 +861,23 @@ crl_refresh(const struct est_ctx *ctx)
 /* As crl_refresh, after a renewal that superseded a certificate and on
  * /ocsp requests: a CRL younger than revocation.crl_batch seconds is
  * left as it is, so a burst of renewals rebuilds it once per batch
- * instead of once each (the rebuild lists every revoked certificate).  The next request
- * after the batch, or estcgi-crl's timer, publishes the rest; OCSP
- * answers from the store at once meanwhile. */
+ * instead of once each (the rebuild lists every revoked certificate).
+ * This process's next request after the batch (crl_refresh_deferred)
+ * or estcgi-crl's timer publishes the rest; OCSP answers from the
+ * store at once meanwhile. */
 void
 crl_refresh_batched(const struct est_ctx *ctx)
 {
 	crl_refresh_with(ctx, ctx->conf.rev ? ctx->conf.rev->crl_batch : 0);
+}
+
+/* After any request: when revocations this process left waiting for
+ * crl_batch are due, publishes them (a clock read otherwise), so they
+ * wait no longer than the batch while requests come; the estcgi-crl
+ * timer covers a server that goes quiet. */
+void
+crl_refresh_deferred(const struct est_ctx *ctx)
+{
+	if (crl_due != 0 && (int64_t)time(NULL) >= crl_due)
+		crl_refresh_with(ctx, 0);
 }

@@ -700,6 +700,8 @@ enroll_handle(struct est_ctx *ctx, const struct est_req *req,
 	else if (job.revoked) /* in the transaction (revoke_on_reenroll, a
 	                       * duplicate policy): superseded */
 		crl_refresh_batched(ctx);
+	if (!job.revoked)     /* earlier ones this worker left waiting */
+		crl_refresh_deferred(ctx);
 	X509_free(job.issued);
 	X509_free(job.client);
 	X509_REQ_free(job.csr);

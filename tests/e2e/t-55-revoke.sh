@@ -184,19 +184,28 @@ check "crl: ... and no CRL Reason Code" "" \
 
 # --- simplereenroll revokes what it replaces (revoke_on_reenroll) -----------
 rv_boot e
+rv_boot e-f
+rv_boot e-g
 mkcsr rv-e1 "/CN=$RV-e" ec
 post simpleenroll "$T/rv-e1.b64" --cert "$T/rv-e.pem" --key "$T/rv-e.key"
 p7_to_pem "$T/rv-e1.pem"
+# An administrator's revocation publishes a CRL at once; a renewal's
+# (superseded) waits until the CRL is crl_batch (60 s in the demo) old.
+rv_revoke "$RV-e-f" reason=keyCompromise "${CSRF[@]}"
+check "reenroll: a revocation just before (200)" 200 "$STATUS"
 mkcsr rv-e2 "/CN=$RV-e" ec
 post simplereenroll "$T/rv-e2.b64" --cert "$T/rv-e1.pem" --key "$T/rv-e1.key"
 check "reenroll: 200" 200 "$STATUS"
-# A renewal's revocation waits for the CRL's next rebuild (crl_batch):
-# estcgi-crl, as its timer runs it, publishes it.
-rv_as=()
-[ "$(id -u)" = 0 ] && rv_as=(runuser -u "$(stat -c %U "$EST_RUNDIR/db")" --)
-check_true "reenroll: estcgi-crl publishes" \
-	"${rv_as[@]}" env EST_CONFIG="$EST_CONFIG" "${BUILD:-build}/sbin/estcgi-crl"
-rv_crl reenrolled "$(cert_serial "$T/rv-e1.pem")"
+rv_crl batched "$(cert_serial "$T/rv-e-f.pem")"
+check "reenroll: a CRL younger than crl_batch is not rebuilt for the renewal" "" \
+	"$(rv_listed "$(cert_serial "$T/rv-e1.pem")")"
+openssl ocsp -issuer "$EST_CA_CERT" -cert "$T/rv-e1.pem" -no_nonce -reqout "$RVD/e1.req" 2>/dev/null
+est "$EST_OCSP_URL/$(base64 -w 0 < "$RVD/e1.req" | sed 's/+/%2B/g; s/=/%3D/g')"
+check_match "reenroll: OCSP says revoked (superseded) at once" "Cert Status: revoked.*Reason: superseded" \
+	"$(openssl ocsp -respin "$T/body" -resp_text -noverify 2>&1 | tr '\n' ' ')"
+# The next administrator's revocation publishes the waiting one with it.
+rv_revoke "$RV-e-g" reason=keyCompromise "${CSRF[@]}"
+rv_crl reenrolled "$(cert_serial "$T/rv-e1.pem")" "$(cert_serial "$T/rv-e-g.pem")"
 check_match "reenroll: the replaced certificate is in the CRL, reason superseded" \
 	"Superseded" "$(rv_listed "$(cert_serial "$T/rv-e1.pem")")"
 check "reenroll: the bootstrap certificate simpleenroll replaced is not revoked" "" \
