@@ -885,8 +885,9 @@ store_dbs_open(struct est_store *st)
 static int
 store_env_open(struct est_store *st, const char **what)
 {
-	DB_ENV *env = NULL;
-	int     ret;
+	DB_ENV  *env = NULL;
+	uint32_t mutexes = 0;
+	int      ret;
 
 	*what = "create environment";
 	if ((ret = db_env_create(&env, 0)) != 0)
@@ -942,6 +943,16 @@ store_env_open(struct est_store *st, const char **what)
 	if ((ret = env->open(env, st->dir, STORE_ENV_FLAGS,
 	    STORE_FILE_MODE)) != 0)
 		goto out;
+	/* The mutex region's size is set when the environment is made; one
+	 * an older estcgi made keeps its smaller one (BDB2034 with many
+	 * workers) until recovery remakes it. */
+	if (env->mutex_get_max(env, &mutexes) == 0 &&
+	    mutexes < STORE_MAX_MUTEXES)
+		est_log(EST_LOG_WARN, "store: %s: mutex region smaller than "
+		    "%d mutexes (made by an older estcgi; many workers will "
+		    "fail with BDB2034): stop every worker and run "
+		    "db5.3_recover -h %s as the store's owner to remake it",
+		    st->dir, STORE_MAX_MUTEXES, st->dir);
 	st->env = env;
 	env = NULL;
 out:
