@@ -109,15 +109,20 @@
 #define STORE_OPEN_TRIES   4     /* environment opens per store_open() or
                                   * reopen while the failure is transient */
 #define STORE_OPEN_TIMEOUT 60    /* seconds this process's environment
-                                  * open (failchk, recovery) may take,
-                                  * holding the open lock, before it
-                                  * gives up and exits: only for a process
-                                  * that will never finish (exiting inside
-                                  * Berkeley DB may leave a mutex held) */
-#define STORE_OPEN_WAIT    25    /* seconds one other process may hold the
-                                  * open lock before an opener waiting for
-                                  * it gives up (503): below the web
-                                  * servers' FastCGI timeouts (40 s) */
+                                  * open (failchk, recovery) may go on,
+                                  * holding the open lock, without using
+                                  * STORE_OPEN_PROGRESS_NS of CPU before
+                                  * it gives up and exits: only for a
+                                  * process that will never finish
+                                  * (exiting inside Berkeley DB may leave
+                                  * a mutex held) */
+#define STORE_OPEN_PROGRESS_NS 100000000L /* CPU time (100 ms) that shows
+                                  * a long open (a slow recovery) is
+                                  * working, not waiting on a mutex */
+#define STORE_OPEN_WAIT    25    /* seconds a store open waits for other
+                                  * processes' opens (the open lock)
+                                  * before it gives up (503): below the
+                                  * web servers' FastCGI timeouts (40 s) */
 #define STORE_OPEN_POLL_NS 10000000L /* the wait checks every 10 ms */
 #define STORE_REGISTRY     "__db.register" /* DB_REGISTER's file */
 #define STORE_REGISTRY_BYTE 1    /* its byte Berkeley DB 5.3 write-locks
@@ -976,6 +981,10 @@ store_open_transient(int ret)
 static char   stuck_line[STORE_STUCK_LINE];
 static size_t stuck_len;
 
+/* This process's CPU time when the watchdog was armed or last found
+ * the open working. */
+static struct timespec stuck_cpu;
+
 /* What arming the open watchdog replaced, put back by disarming. */
 struct store_watchdog {
 	struct sigaction old;   /* the previous SIGALRM action */
@@ -990,13 +999,24 @@ struct store_watchdog {
  * prepared line to the error log (fd 2) and exits, so the supervisor
  * (prefork.c, mod_fcgid, lighttpd, systemd) starts a fresh worker; the
  * next opener's failchk or recovery deals with what this one held.
- * Only async-signal-safe calls: write() and _exit(). */
+ * An open that used STORE_OPEN_PROGRESS_NS of CPU since the last look
+ * is working (recovery of a long log on a slow disk) and gets another
+ * STORE_OPEN_TIMEOUT; a deadlocked one sleeps on a futex.  Only
+ * async-signal-safe calls: clock_gettime(), alarm(), write(), _exit(). */
 static void
 store_open_stuck(int sig)
 {
-	ssize_t n;
+	struct timespec now;
+	ssize_t         n;
 
 	(void)sig;
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now) == 0 &&
+	    (now.tv_sec - stuck_cpu.tv_sec) * 1000000000L +
+	    (now.tv_nsec - stuck_cpu.tv_nsec) >= STORE_OPEN_PROGRESS_NS) {
+		stuck_cpu = now;
+		(void)alarm(STORE_OPEN_TIMEOUT);
+		return;
+	}
 	n = write(STDERR_FILENO, stuck_line, stuck_len);
 	(void)n;
 	_exit(STORE_STUCK_EXIT);
@@ -1014,8 +1034,8 @@ store_watchdog_arm(const char *dir, struct store_watchdog *wd)
 	int              n;
 
 	n = snprintf(stuck_line, sizeof(stuck_line), "%s[%ld]: error: store: "
-	    "%s: opening the environment took over %d s (deadlocked in "
-	    "Berkeley DB?); worker exiting\n",
+	    "%s: opening the environment made no progress for %d s "
+	    "(deadlocked in Berkeley DB?); worker exiting\n",
 	    est_log_name(), (long)getpid(), dir, STORE_OPEN_TIMEOUT);
 	stuck_len = n < 0 ? 0 : (size_t)n < sizeof(stuck_line) ? (size_t)n :
 	    sizeof(stuck_line) - 1;
@@ -1027,6 +1047,7 @@ store_watchdog_arm(const char *dir, struct store_watchdog *wd)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = store_open_stuck;
 	sigemptyset(&sa.sa_mask);
+	(void)clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &stuck_cpu);
 	(void)sigaction(SIGALRM, &sa, &wd->old);
 	wd->armed = time(NULL);
 	wd->prev = alarm(STORE_OPEN_TIMEOUT);
@@ -1077,16 +1098,16 @@ static pid_t store_stuck_pid = -1;
  * yet, no permission: the open itself then reports), or EST_ERR_STORE
  * when one other process has held the lock for STORE_OPEN_WAIT seconds
  * (stuck inside Berkeley DB, as in issue 7), or still holds it after
- * an earlier wait of this process gave up on it.
+ * an earlier wait of this process gave up on it, or the lock is still
+ * taken at deadline (store_now(): one for the whole store open, so
+ * holders that take turns cannot make a request wait longer).
  */
 static enum est_err
-store_open_wait(struct est_store *st)
+store_open_wait(struct est_store *st, time_t deadline)
 {
 	struct timespec nap = { 0, STORE_OPEN_POLL_NS };
 	struct flock    fl;
 	char            path[PATH_MAX];
-	pid_t           holder = -1;
-	time_t          since = 0;
 	int             n;
 
 	n = snprintf(path, sizeof(path), "%s/%s", st->dir, STORE_REGISTRY);
@@ -1113,18 +1134,16 @@ store_open_wait(struct est_store *st)
 				return est_fail(EST_ERR_STORE, "store: %s: "
 				    "process %ld's open is stuck", st->dir,
 				    (long)fl.l_pid);
-			if (fl.l_pid != holder) {
-				holder = fl.l_pid;
-				since = store_now();
-			} else if (store_now() - since >= STORE_OPEN_WAIT) {
-				est_log(EST_LOG_ERR, "store: %s: process %ld "
-				    "has been opening the environment for %d s "
-				    "(stuck in Berkeley DB?); not waiting longer",
-				    st->dir, (long)holder, STORE_OPEN_WAIT);
-				store_stuck_pid = holder;
+			if (store_now() >= deadline) {
+				est_log(EST_LOG_ERR, "store: %s: waited %d s "
+				    "for other processes' opens, process %ld "
+				    "still opening (stuck in Berkeley DB?); not "
+				    "waiting longer", st->dir, STORE_OPEN_WAIT,
+				    (long)fl.l_pid);
+				store_stuck_pid = fl.l_pid;
 				return est_fail(EST_ERR_STORE, "store: %s: "
 				    "process %ld's open is stuck", st->dir,
-				    (long)holder);
+				    (long)fl.l_pid);
 			}
 		}
 		(void)nanosleep(&nap, NULL);
@@ -1145,10 +1164,11 @@ store_handles_open(struct est_store *st)
 	struct store_watchdog wd;
 	const char           *what = "open environment";
 	enum est_err          rc;
+	time_t                deadline = store_now() + STORE_OPEN_WAIT;
 	int                   ret, attempt;
 
 	for (attempt = 1; ; attempt++) {
-		if ((rc = store_open_wait(st)) != EST_OK)
+		if ((rc = store_open_wait(st, deadline)) != EST_OK)
 			goto out;
 		store_watchdog_arm(st->dir, &wd);
 		alive_memo = 1;
