@@ -1,12 +1,13 @@
-# kill -9 of FastCGI workers at random while 1,200 enrollments run (two
+# kill -9 of FastCGI workers at random while 2,400 enrollments run (two
 # programs sharing the store: bootstrap and simpleenroll with a
 # password, 24 clients).  Berkeley DB recovery runs in the next opener;
 # the surviving workers reopen.  Afterwards the store must hold exactly
 # what the clients were told.
 KW_KILLS_MIN=6
-storm_bg "$T/kw-boot" -n 700 -c 16 -o bootstrap -p kwb
+# (2,400: the load lasts for enough kills even when enrollments are fast)
+storm_bg "$T/kw-boot" -n 1400 -c 16 -o bootstrap -p kwb
 kw_a=$STORM_PID
-storm_bg "$T/kw-enr" -n 500 -c 8 -o simpleenroll -p kwe
+storm_bg "$T/kw-enr" -n 1000 -c 8 -o simpleenroll -p kwe
 kw_b=$STORM_PID
 kw_kills=0
 sleep 1
@@ -27,7 +28,7 @@ FAULTS_INJECTED=$((FAULTS_INJECTED + kw_kills))
 echo "# kill-workers: $kw_kills workers killed; $(cat "$T/kw-boot.err") / $(cat "$T/kw-enr.err")"
 check_true "kill-workers: at least $KW_KILLS_MIN workers killed during the load ($kw_kills)" \
 	test "$kw_kills" -ge "$KW_KILLS_MIN"
-check "kill-workers: all 1200 requests sent" 1200 "$(cat "$T/kw-boot" "$T/kw-enr" | wc -l)"
+check "kill-workers: all 2400 requests sent" 2400 "$(cat "$T/kw-boot" "$T/kw-enr" | wc -l)"
 wait_serving kill-workers
 storm_verify kill-workers "$T/kw-boot" "$T/kw-enr"
 # A worker serves one request at a time: a kill may break that one only,

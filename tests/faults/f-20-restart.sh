@@ -2,7 +2,9 @@
 # their requests) twice, hard (HUP: children stopped at once) twice, and
 # a crash (SIGKILL to Apache and every worker, then a fresh start).  The
 # same checks as for killed workers.
-storm_bg "$T/rs" -n 1000 -c 16 -o bootstrap -p rst
+# (3000: long enough for every signal below even when enrollments are
+# fast)
+storm_bg "$T/rs" -n 3000 -c 16 -o bootstrap -p rst
 rs_storm=$STORM_PID
 rs_faults=0
 for sig in USR1 HUP USR1 HUP; do
