@@ -625,6 +625,8 @@ int prefork_supervise(void);
 #define EST_STORE_FAILS_EXIT 3 /* requests in a row without a store
                                 * before a FastCGI worker exits */
 int store_is_open(const struct est_store *);
+void store_checkpoint(struct est_store *);
+void store_checkpoint_after_request(void);
 
 /* ---- store disk space (space.c) --------------------------------------- */
 

@@ -281,10 +281,14 @@ est_serve(const char *progname, enum est_op op, unsigned needs,
 			return 1;
 		}
 		(void)ctx_ready(&ctx, needs);
+		store_checkpoint_after_request();
 		while (FCGX_Accept_r(&r) >= 0) {
 			serve_one(&ctx, needs, handler, fcgi_getenv,
 			    fcgi_read, fcgi_write, &r);
 			FCGX_Finish_r(&r);
+			/* The answer is out: a due checkpoint (up to a second
+			 * of writing) delays no client now. */
+			store_checkpoint(ctx.store);
 			/* A store this process cannot (re)open may stay so for
 			 * its life (a full disk leaves its pid in Berkeley DB's
 			 * DB_REGISTER file): after EST_STORE_FAILS_EXIT such

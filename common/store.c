@@ -1303,6 +1303,10 @@ store_once(struct est_store *st, est_txn_fn fn, void *arg,
 	return rc;
 }
 
+/* store_checkpoint_after_request() was called: store_loop() does not
+ * checkpoint. */
+static int ckp_after_request;
+
 /* Runs fn through store_once(), retrying on deadlock up to
  * EST_TXN_RETRIES times and, after DB_RUNRECOVERY (or a store left
  * closed by a failed reopen), reopening every handle and retrying once.
@@ -1313,7 +1317,7 @@ store_loop(struct est_store *st, est_txn_fn fn, void *arg,
 {
 	struct est_txn t;
 	enum est_err   rc;
-	int            attempt = 0, reopened = 0, ret;
+	int            attempt = 0, reopened = 0;
 
 	/* A write needs room on the disk (space.c); refused before it
 	 * starts, it leaves nothing behind. */
@@ -1352,12 +1356,39 @@ store_loop(struct est_store *st, est_txn_fn fn, void *arg,
 		}
 		store_backoff(attempt);
 	}
-	if (rc == EST_OK && mode != STORE_NOTXN && (ret =
-	    st->env->txn_checkpoint(st->env, st->bulk ? STORE_CKP_BULK_KBYTES :
-	    STORE_CKP_KBYTES, STORE_CKP_MINUTES, 0)) != 0)
+	if (rc == EST_OK && mode != STORE_NOTXN && !ckp_after_request)
+		store_checkpoint(st);
+	return rc;
+}
+
+/*
+ * Checkpoints st when due (STORE_CKP_KBYTES of log or STORE_CKP_MINUTES
+ * since the last one; a position check otherwise): writes the cache's
+ * dirty pages to the database files so that recovery stays short and
+ * old log files can go.  A due checkpoint can take a second on a slow
+ * disk.  A failure is logged.
+ */
+void
+store_checkpoint(struct est_store *st)
+{
+	int ret;
+
+	if (st == NULL || st->env == NULL)
+		return;
+	if ((ret = st->env->txn_checkpoint(st->env, st->bulk ?
+	    STORE_CKP_BULK_KBYTES : STORE_CKP_KBYTES, STORE_CKP_MINUTES,
+	    0)) != 0)
 		est_log(EST_LOG_WARN, "store: %s: checkpoint: %s", st->dir,
 		    db_strerror(ret));
-	return rc;
+}
+
+/* Leaves checkpoints to the caller's store_checkpoint() after each
+ * answer is sent (FastCGI workers, serve.c), so no client waits for
+ * one; else each write transaction checkpoints when due. */
+void
+store_checkpoint_after_request(void)
+{
+	ckp_after_request = 1;
 }
 
 /*
