@@ -908,9 +908,8 @@ store_env_open(struct est_store *st, const char **what)
 	if ((ret = env->set_lk_max_locks(env, STORE_MAX_LOCKS)) != 0 ||
 	    (ret = env->set_lk_max_objects(env, STORE_MAX_LOCKS)) != 0)
 		goto out;
-	/* All made with the region: growing it later (its initial size
-	 * is what Berkeley DB works out, far below the maximum) hung
-	 * processes on the mutex region's own lock (test-store). */
+	/* All made with the region (initial = maximum): its size is
+	 * fixed when the environment is made, nothing grows later. */
 	*what = "set mutex count";
 	if ((ret = env->mutex_set_init(env, STORE_MAX_MUTEXES)) != 0 ||
 	    (ret = env->mutex_set_max(env, STORE_MAX_MUTEXES)) != 0)
