@@ -123,7 +123,8 @@ void est_log_open(const char *progname, const char *dest);
 void est_log(enum est_log_level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void est_log_ssl(const char *where);
-const char *est_log_name(void);
+size_t est_log_format(char *buf, size_t n, enum est_log_level,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* ---- configuration (conf.c) ------------------------------------------ */
 
@@ -744,12 +745,16 @@ struct est_ocsp_signer {
 enum est_err ocsp_signer_load(const struct est_conf *, const struct est_ca *,
                               struct est_ocsp_signer *);
 void         ocsp_signer_free(struct est_ocsp_signer *);
+/* What ocsp_respond() says of caching its answer (RFC 5019 6.2). */
+struct est_ocsp_cache {
+	time_t this_update;
+	time_t next_update;   /* 0: not to be kept by shared caches */
+};
 enum est_err ocsp_respond(const struct est_ctx *,
                           const struct est_ocsp_signer *,
                           const unsigned char *der, size_t len,
-                          unsigned char **out, size_t *outlen);
-int          ocsp_cache_times(const unsigned char *der, size_t len,
-                              time_t *this_update, time_t *next_update);
+                          unsigned char **out, size_t *outlen,
+                          struct est_ocsp_cache *cache);
 enum est_err ocsp_from_get(const char *uri, unsigned char **der,
                            size_t *len);
 

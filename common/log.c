@@ -12,7 +12,8 @@
 
 #include "est.h"
 
-#define LOG_LINE_MAX 1024 /* longest log line written */
+#define LOG_LINE_MAX 1024 /* longest log text written */
+#define LOG_PREFIX_MAX 128 /* "prog[pid]: level: " before it */
 
 static const char *log_prog = "estcgi";
 static int         log_syslog;
@@ -31,35 +32,78 @@ est_log_open(const char *progname, const char *dest)
 		openlog(progname, LOG_PID, LOG_DAEMON);
 }
 
-/* Returns the program name log lines carry (est_log_open()'s, else
- * "estcgi"): a string that lives as long as the process. */
-const char *
-est_log_name(void)
+/* Formats fmt/ap into text (LOG_LINE_MAX bytes), control characters
+ * as '?'. */
+static void
+log_text(char *text, const char *fmt, va_list ap)
 {
-	return log_prog;
+	size_t i;
+
+	vsnprintf(text, LOG_LINE_MAX, fmt, ap);
+	for (i = 0; text[i] != '\0'; i++)
+		if ((unsigned char)text[i] < 0x20)
+			text[i] = '?';
+}
+
+/* Writes into buf (size n > 0) the line est_log() writes to stderr for
+ * lvl and text, "prog[pid]: level: text\n", cut to fit but always
+ * ending in a newline.  Returns its length. */
+static size_t
+log_line(char *buf, size_t n, enum est_log_level lvl, const char *text)
+{
+	int len;
+
+	len = snprintf(buf, n, "%s[%ld]: %s: %s\n", log_prog, (long)getpid(),
+	    level_names[lvl], text);
+	if (len < 0)
+		len = 0;
+	if ((size_t)len >= n) {
+		len = (int)n - 1;
+		buf[len - 1] = '\n';
+	}
+	return (size_t)len;
 }
 
 /* Writes one log line; control characters in the text become '?'. */
 void
 est_log(enum est_log_level lvl, const char *fmt, ...)
 {
-	char    line[LOG_LINE_MAX];
+	char    text[LOG_LINE_MAX], line[LOG_LINE_MAX + LOG_PREFIX_MAX];
 	va_list ap;
-	size_t  i;
+	size_t  len;
+	ssize_t w;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	log_text(text, fmt, ap);
 	va_end(ap);
-	for (i = 0; line[i] != '\0'; i++)
-		if ((unsigned char)line[i] < 0x20)
-			line[i] = '?';
 	if ((unsigned)lvl > EST_LOG_DEBUG)
 		lvl = EST_LOG_ERR;
 	if (log_syslog)
-		syslog(level_prio[lvl], "%s", line);
-	else
-		dprintf(2, "%s[%ld]: %s: %s\n", log_prog, (long)getpid(),
-		    level_names[lvl], line);
+		syslog(level_prio[lvl], "%s", text);
+	else {
+		len = log_line(line, sizeof(line), lvl, text);
+		w = write(STDERR_FILENO, line, len);
+		(void)w;
+	}
+}
+
+/* Formats into buf (size n) the stderr line est_log(lvl, fmt, ...)
+ * would write, for a caller that must write it later without stdio or
+ * syslog (a signal handler: write(2, buf, length)).  Returns its
+ * length. */
+size_t
+est_log_format(char *buf, size_t n, enum est_log_level lvl, const char *fmt,
+    ...)
+{
+	char    text[LOG_LINE_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_text(text, fmt, ap);
+	va_end(ap);
+	if ((unsigned)lvl > EST_LOG_DEBUG)
+		lvl = EST_LOG_ERR;
+	return n > 1 ? log_line(buf, n, lvl, text) : 0;
 }
 
 /* Logs and clears OpenSSL's error queue, naming where it happened. */

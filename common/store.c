@@ -81,7 +81,7 @@
 #define STORE_MAX_LOCKS    20000 /* lock table (set when the env is made) */
 #define STORE_MAX_MUTEXES  20000 /* mutex region (set when the env is made):
                                   * each process with the store open takes
-                                  * about 50 (handles of 10 databases); the
+                                  * about 37 (handles of 10 databases); the
                                   * size Berkeley DB works out alone ran
                                   * out at about 64 processes (BDB2034,
                                   * every transaction then failed) */
@@ -1021,28 +1021,19 @@ store_open_stuck(int sig)
 	_exit(STORE_STUCK_EXIT);
 }
 
-/* Arms the open watchdog for dir: writes its log line (in est_log()'s
- * format, control characters as '?') and has SIGALRM end the process
- * after STORE_OPEN_TIMEOUT seconds.  The previous SIGALRM action and
- * alarm are saved in *wd for store_watchdog_disarm(). */
+/* Arms the open watchdog for dir: writes its log line (est_log()'s
+ * stderr line, est_log_format()) and has SIGALRM end the process after
+ * STORE_OPEN_TIMEOUT seconds.  The previous SIGALRM action and alarm
+ * are saved in *wd for store_watchdog_disarm(). */
 static void
 store_watchdog_arm(const char *dir, struct store_watchdog *wd)
 {
 	struct sigaction sa;
-	size_t           i;
-	int              n;
 
-	n = snprintf(stuck_line, sizeof(stuck_line), "%s[%ld]: error: store: "
-	    "%s: opening the environment made no progress for %d s "
-	    "(deadlocked in Berkeley DB?); worker exiting\n",
-	    est_log_name(), (long)getpid(), dir, STORE_OPEN_TIMEOUT);
-	stuck_len = n < 0 ? 0 : (size_t)n < sizeof(stuck_line) ? (size_t)n :
-	    sizeof(stuck_line) - 1;
-	for (i = 0; i + 1 < stuck_len; i++)
-		if ((unsigned char)stuck_line[i] < 0x20)
-			stuck_line[i] = '?';
-	if (stuck_len > 0)
-		stuck_line[stuck_len - 1] = '\n';
+	stuck_len = est_log_format(stuck_line, sizeof(stuck_line),
+	    EST_LOG_ERR, "store: %s: opening the environment made no "
+	    "progress for %d s (deadlocked in Berkeley DB?); worker exiting",
+	    dir, STORE_OPEN_TIMEOUT);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = store_open_stuck;
 	sigemptyset(&sa.sa_mask);
