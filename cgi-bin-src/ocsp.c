@@ -35,22 +35,24 @@ ocsp_answer(struct est_resp *resp, unsigned char *der, size_t len)
  * RFC 5019 6.2: an answer to a GET without a nonce may be kept by HTTP
  * caches until its nextUpdate: Cache-Control max-age (never past
  * nextUpdate), Last-Modified (thisUpdate), Expires (nextUpdate) and an
- * ETag (the SHA-256 of the response).  Anything else stays no-store.
- * Sets resp->max_age and resp->headers (owned by resp).
+ * ETag (the SHA-256 of the response).  c is what ocsp_respond() said
+ * of der (len bytes); anything else stays no-store.  Sets
+ * resp->max_age and resp->headers (owned by resp).
  */
 static void
-ocsp_cache(struct est_resp *resp, const unsigned char *der, size_t len)
+ocsp_cache(struct est_resp *resp, const unsigned char *der, size_t len,
+    const struct est_ocsp_cache *c)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int  mdlen = 0, i;
 	char          lm[EST_HTTP_DATE_MAX], ex[EST_HTTP_DATE_MAX];
 	char          tag[2 * EVP_MAX_MD_SIZE + 1];
-	time_t        tu, nu, now = time(NULL);
+	time_t        now = time(NULL);
 	int           n;
 
-	if (!ocsp_cache_times(der, len, &tu, &nu) || nu <= now ||
-	    nu - now > INT32_MAX || http_date(tu, lm, sizeof(lm)) != 0 ||
-	    http_date(nu, ex, sizeof(ex)) != 0 ||
+	if (c->next_update <= now || c->next_update - now > INT32_MAX ||
+	    http_date(c->this_update, lm, sizeof(lm)) != 0 ||
+	    http_date(c->next_update, ex, sizeof(ex)) != 0 ||
 	    EVP_Digest(der, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
 	    (resp->headers = malloc(OCSP_CACHE_HEADERS)) == NULL)
 		return;
@@ -63,7 +65,7 @@ ocsp_cache(struct est_resp *resp, const unsigned char *der, size_t len)
 		resp->headers = NULL;
 		return;
 	}
-	resp->max_age = (int)(nu - now);
+	resp->max_age = (int)(c->next_update - now);
 }
 
 /* Answers one OCSP request (POST body or GET path); other methods get
@@ -71,10 +73,11 @@ ocsp_cache(struct est_resp *resp, const unsigned char *der, size_t len)
 static enum est_err
 ocsp(struct est_ctx *ctx, const struct est_req *req, struct est_resp *resp)
 {
-	unsigned char *der = NULL, *out = NULL;
-	size_t         len = 0, outlen = 0;
-	enum est_err   rc;
-	int            get;
+	struct est_ocsp_cache cache;
+	unsigned char        *der = NULL, *out = NULL;
+	size_t                len = 0, outlen = 0;
+	enum est_err          rc;
+	int                   get;
 
 	get = strcmp(req->method, "GET") == 0 ||
 	    strcmp(req->method, "HEAD") == 0;
@@ -118,13 +121,13 @@ ocsp(struct est_ctx *ctx, const struct est_req *req, struct est_resp *resp)
 			len = req->body_len;
 		}
 	}
-	rc = ocsp_respond(ctx, &signer, der, len, &out, &outlen);
+	rc = ocsp_respond(ctx, &signer, der, len, &out, &outlen, &cache);
 	free(der);
 	if (rc != EST_OK)
 		return rc;
 	ocsp_answer(resp, out, outlen);
 	if (get)
-		ocsp_cache(resp, out, outlen);
+		ocsp_cache(resp, out, outlen, &cache);
 	return EST_OK;
 }
 

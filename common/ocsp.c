@@ -10,7 +10,6 @@
  * (RFC 6960 4.2.2.2: issued by the CA, id-kp-OCSPSigning) when one is
  * configured, which is then sent with it, else by the CA itself.
  */
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,13 +234,16 @@ ocsp_find_ca(const struct est_ctx *ctx, OCSP_CERTID *id)
  * application/ocsp-response — successful with one SingleResponse per
  * requested certificate, the nonce echoed (RFC 6960 4.4.1), thisUpdate
  * now and nextUpdate after ocsp_next_update; or malformedRequest,
- * unauthorized, tryLater, internalError.  Returns EST_ERR_NOMEM only
- * when not even that could be built.
+ * unauthorized, tryLater, internalError.  When cache is not NULL it
+ * says whether shared caches may keep the answer (RFC 5019 6.2: a
+ * successful one without a nonce, which answers that one request):
+ * its thisUpdate and nextUpdate, or next_update 0.  Returns
+ * EST_ERR_NOMEM only when not even that could be built.
  */
 enum est_err
 ocsp_respond(const struct est_ctx *ctx, const struct est_ocsp_signer *s,
     const unsigned char *der, size_t len, unsigned char **out,
-    size_t *outlen)
+    size_t *outlen, struct est_ocsp_cache *cache)
 {
 	const unsigned char *p = der;
 	OCSP_REQUEST        *req = NULL;
@@ -255,10 +257,12 @@ ocsp_respond(const struct est_ctx *ctx, const struct est_ocsp_signer *s,
 	time_t               now = time(NULL);
 	enum est_err         rc;
 	int                  status = OCSP_RESPONSE_STATUS_INTERNALERROR;
-	int                  i, n, dlen, delegated;
+	int                  i, n, dlen, delegated, nonce;
 
 	*out = NULL;
 	*outlen = 0;
+	if (cache != NULL)
+		memset(cache, 0, sizeof(*cache));
 	/* RFC 6960 4.1.1: one OCSPRequest, nothing after it. */
 	if (len == 0 || len > EST_OCSP_MAX_REQUEST ||
 	    (req = d2i_OCSP_REQUEST(NULL, &p, (long)len)) == NULL ||
@@ -302,8 +306,8 @@ ocsp_respond(const struct est_ctx *ctx, const struct est_ocsp_signer *s,
 			goto fail;
 		}
 	}
-	/* RFC 6960 4.4.1: the nonce, when the request has one. */
-	if (OCSP_copy_nonce(basic, req) <= 0)
+	/* RFC 6960 4.4.1: the nonce, when the request has one (2: none). */
+	if ((nonce = OCSP_copy_nonce(basic, req)) <= 0)
 		goto fail;
 	/* The delegated signer is the default CA's; a label's own CA
 	 * signs for itself. */
@@ -324,6 +328,10 @@ ocsp_respond(const struct est_ctx *ctx, const struct est_ocsp_signer *s,
 	q = *out;
 	i2d_OCSP_RESPONSE(resp, &q);
 	*outlen = (size_t)dlen;
+	if (cache != NULL && nonce == 2) {
+		cache->this_update = now;
+		cache->next_update = now + ctx->conf.rev->ocsp_next_update;
+	}
 	rc = EST_OK;
 	goto out;
 fail:
@@ -338,48 +346,6 @@ out:
 	ASN1_TIME_free(this);
 	ASN1_TIME_free(next);
 	return rc;
-}
-
-/*
- * Whether the DER OCSPResponse der (len bytes, as ocsp_respond() made
- * it) may be kept by shared caches (RFC 5019 6.2): successful, without
- * a nonce (an answer to that one request), with a nextUpdate.  Sets
- * *this_update and *next_update (of its first SingleResponse; all have
- * the same).  Returns 1 when cacheable, else 0.
- */
-int
-ocsp_cache_times(const unsigned char *der, size_t len, time_t *this_update,
-    time_t *next_update)
-{
-	const unsigned char  *p = der;
-	OCSP_RESPONSE        *r = NULL;
-	OCSP_BASICRESP       *bs = NULL;
-	ASN1_GENERALIZEDTIME *tu = NULL, *nu = NULL;
-	struct tm             tm;
-	int                   ok = 0;
-
-	if (len > LONG_MAX || (r = d2i_OCSP_RESPONSE(NULL, &p, (long)len)) ==
-	    NULL)
-		goto out;
-	if (OCSP_response_status(r) != OCSP_RESPONSE_STATUS_SUCCESSFUL ||
-	    (bs = OCSP_response_get1_basic(r)) == NULL ||
-	    OCSP_BASICRESP_get_ext_by_NID(bs, NID_id_pkix_OCSP_Nonce, -1) >= 0 ||
-	    OCSP_resp_count(bs) < 1 ||
-	    OCSP_single_get0_status(OCSP_resp_get0(bs, 0), NULL, NULL, &tu,
-	    &nu) < 0 || tu == NULL || nu == NULL)
-		goto out;
-	if (!ASN1_TIME_to_tm(tu, &tm))
-		goto out;
-	*this_update = timegm(&tm);
-	if (!ASN1_TIME_to_tm(nu, &tm))
-		goto out;
-	*next_update = timegm(&tm);
-	ok = 1;
-out:
-	OCSP_BASICRESP_free(bs);
-	OCSP_RESPONSE_free(r);
-	ERR_clear_error();
-	return ok;
 }
 
 /*

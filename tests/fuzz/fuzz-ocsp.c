@@ -98,7 +98,7 @@ fz_respond(const unsigned char *der, size_t len)
 	unsigned char *out = NULL;
 	size_t         outlen = 0;
 
-	if (ocsp_respond(&fz_ctx, &fz_signer, der, len, &out, &outlen) ==
+	if (ocsp_respond(&fz_ctx, &fz_signer, der, len, &out, &outlen, NULL) ==
 	    EST_OK && (out == NULL || outlen == 0))
 		abort();
 	free(out);

@@ -462,18 +462,18 @@ ocsp_answers(void **state)
 
 	/* Garbage, nothing, trailing bytes: malformedRequest. */
 	assert_int_equal(ocsp_respond(&f->ctx, &s, garbage, sizeof(garbage),
-	    &out, &outlen), EST_OK);
+	    &out, &outlen, NULL), EST_OK);
 	assert_int_equal(resp_status(out, outlen, NULL),
 	    OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
-	assert_int_equal(ocsp_respond(&f->ctx, &s, NULL, 0, &out, &outlen),
-	    EST_OK);
+	assert_int_equal(ocsp_respond(&f->ctx, &s, NULL, 0, &out, &outlen,
+	    NULL), EST_OK);
 	assert_int_equal(resp_status(out, outlen, NULL),
 	    OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
 	req = make_req(f->ctx.ca.cert, serials, 1, 0, &len);
 	assert_non_null(req = realloc(req, len + 1));
 	req[len] = 0;
 	assert_int_equal(ocsp_respond(&f->ctx, &s, req, len + 1, &out,
-	    &outlen), EST_OK);
+	    &outlen, NULL), EST_OK);
 	assert_int_equal(resp_status(out, outlen, NULL),
 	    OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
 	OPENSSL_free(req);
@@ -481,8 +481,8 @@ ocsp_answers(void **state)
 	/* Too many certificates in one request. */
 	memset(many, SERIAL_GOOD, sizeof(many));
 	req = make_req(f->ctx.ca.cert, many, (int)sizeof(many), 0, &len);
-	assert_int_equal(ocsp_respond(&f->ctx, &s, req, len, &out, &outlen),
-	    EST_OK);
+	assert_int_equal(ocsp_respond(&f->ctx, &s, req, len, &out, &outlen,
+	    NULL), EST_OK);
 	assert_int_equal(resp_status(out, outlen, NULL),
 	    OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
 	OPENSSL_free(req);
@@ -490,8 +490,8 @@ ocsp_answers(void **state)
 	/* good, revoked (keyCompromise), unknown; the nonce echoed; signed
 	 * by the CA when no delegated signer is loaded. */
 	req = make_req(f->ctx.ca.cert, serials, 3, 1, &len);
-	assert_int_equal(ocsp_respond(&f->ctx, &s, req, len, &out, &outlen),
-	    EST_OK);
+	assert_int_equal(ocsp_respond(&f->ctx, &s, req, len, &out, &outlen,
+	    NULL), EST_OK);
 	assert_int_equal(resp_status(out, outlen, &basic),
 	    OCSP_RESPONSE_STATUS_SUCCESSFUL);
 	assert_non_null(basic);
@@ -518,21 +518,48 @@ ocsp_answers(void **state)
 	/* Another CA's certificate: unauthorized. */
 	make_ca(&other, "another CA", 0);
 	req = make_req(other.cert, serials, 1, 0, &len);
-	assert_int_equal(ocsp_respond(&f->ctx, &s, req, len, &out, &outlen),
-	    EST_OK);
+	assert_int_equal(ocsp_respond(&f->ctx, &s, req, len, &out, &outlen,
+	    NULL), EST_OK);
 	assert_int_equal(resp_status(out, outlen, NULL),
 	    OCSP_RESPONSE_STATUS_UNAUTHORIZED);
 	OPENSSL_free(req);
 	ca_free(&other);
 }
 
+/* The thisUpdate and nextUpdate of DER response out's first
+ * SingleResponse, into *tu and *nu. */
+static void
+resp_times(const unsigned char *out, size_t len, time_t *tu, time_t *nu)
+{
+	const unsigned char  *p = out;
+	OCSP_RESPONSE        *r;
+	OCSP_BASICRESP       *bs;
+	ASN1_GENERALIZEDTIME *t = NULL, *n = NULL;
+	struct tm             tm;
+
+	assert_non_null(r = d2i_OCSP_RESPONSE(NULL, &p, (long)len));
+	assert_non_null(bs = OCSP_response_get1_basic(r));
+	assert_true(OCSP_single_get0_status(OCSP_resp_get0(bs, 0), NULL, NULL,
+	    &t, &n) >= 0);
+	assert_non_null(t);
+	assert_non_null(n);
+	assert_int_equal(ASN1_TIME_to_tm(t, &tm), 1);
+	*tu = timegm(&tm);
+	assert_int_equal(ASN1_TIME_to_tm(n, &tm), 1);
+	*nu = timegm(&tm);
+	OCSP_BASICRESP_free(bs);
+	OCSP_RESPONSE_free(r);
+}
+
 /* RFC 5019 6.2: only a successful answer without a nonce is cacheable,
- * until its nextUpdate (ocsp_next_update after thisUpdate). */
+ * until its nextUpdate (ocsp_next_update after thisUpdate); what
+ * ocsp_respond() says is what the response holds. */
 static void
 ocsp_cacheable(void **state)
 {
 	struct fix            *f = *state;
 	struct est_ocsp_signer s;
+	struct est_ocsp_cache  c;
 	unsigned char          serials[] = { SERIAL_GOOD };
 	const unsigned char    garbage[] = { 0x30, 0x03, 0x02, 0x01 };
 	unsigned char         *req, *out;
@@ -542,27 +569,28 @@ ocsp_cacheable(void **state)
 	memset(&s, 0, sizeof(s));
 	add_cert(f, SERIAL_GOOD, 0, 0, (int64_t)now + DAY);
 	req = make_req(f->ctx.ca.cert, serials, 1, 0, &len);
-	assert_int_equal(ocsp_respond(&f->ctx, &s, req, len, &out, &outlen),
-	    EST_OK);
-	assert_int_equal(ocsp_cache_times(out, outlen, &tu, &nu), 1);
-	assert_true(tu >= now - 1 && tu <= now + 1);
-	assert_int_equal(nu - tu, f->ctx.conf.rev->ocsp_next_update);
-	/* Cut short, it is no response at all. */
-	assert_int_equal(ocsp_cache_times(out, outlen - 1, &tu, &nu), 0);
+	assert_int_equal(ocsp_respond(&f->ctx, &s, req, len, &out, &outlen,
+	    &c), EST_OK);
+	assert_true(c.this_update >= now - 1 && c.this_update <= now + 1);
+	assert_int_equal(c.next_update - c.this_update,
+	    f->ctx.conf.rev->ocsp_next_update);
+	resp_times(out, outlen, &tu, &nu);
+	assert_int_equal(tu, c.this_update);
+	assert_int_equal(nu, c.next_update);
 	free(out);
 	OPENSSL_free(req);
 
 	req = make_req(f->ctx.ca.cert, serials, 1, 1, &len);
-	assert_int_equal(ocsp_respond(&f->ctx, &s, req, len, &out, &outlen),
-	    EST_OK);
-	assert_int_equal(ocsp_cache_times(out, outlen, &tu, &nu), 0);
+	assert_int_equal(ocsp_respond(&f->ctx, &s, req, len, &out, &outlen,
+	    &c), EST_OK);
+	assert_int_equal(c.next_update, 0);
 	free(out);
 	OPENSSL_free(req);
 
 	/* malformedRequest is not cached either. */
 	assert_int_equal(ocsp_respond(&f->ctx, &s, garbage, sizeof(garbage),
-	    &out, &outlen), EST_OK);
-	assert_int_equal(ocsp_cache_times(out, outlen, &tu, &nu), 0);
+	    &out, &outlen, &c), EST_OK);
+	assert_int_equal(c.next_update, 0);
 	free(out);
 }
 
