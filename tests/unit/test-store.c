@@ -540,24 +540,36 @@ event_child(const char *dir, int i, int barrier)
 	return code;
 }
 
+/* In a child: opens the store in dir, waits for the barrier (fd; -1:
+ * none), puts a small device id owned by owner and closes.  Returns
+ * CHILD_OK or a failure code. */
+static int
+child_put(const char *dir, const char *id, const char *owner, int barrier)
+{
+	struct est_store *st;
+	struct est_device d;
+	int               code = CHILD_OK;
+
+	if (store_open(dir, &st) != EST_OK)
+		return CHILD_OPEN_FAIL;
+	if (barrier >= 0)
+		barrier_wait(barrier);
+	device_small(&d, id, owner);
+	if (store_run(st, put_device_fn, &d) != EST_OK)
+		code = CHILD_RUN_FAIL;
+	store_close(st);
+	return code;
+}
+
 /* One of many children: opens the store, waits for the others (all
  * open then), registers a device of its own, closes. */
 static int
 many_child(const char *dir, int i, int barrier)
 {
-	struct est_store *st;
-	struct est_device d;
-	char              id[32];
-	enum est_err      rc;
+	char id[32];
 
 	snprintf(id, sizeof(id), "many-%d", i);
-	if (store_open(dir, &st) != EST_OK)
-		return CHILD_OPEN_FAIL;
-	barrier_wait(barrier);
-	device_small(&d, id, id);
-	rc = store_run(st, put_device_fn, &d);
-	store_close(st);
-	return rc == EST_OK ? CHILD_OK : CHILD_RUN_FAIL;
+	return child_put(dir, id, id, barrier);
 }
 
 /* Runs n children of body on dir, released together; stores exit codes
@@ -1135,31 +1147,13 @@ crash_child(const char *dir, int i, int barrier)
 	return CHILD_OK;        /* _exit without store_close() */
 }
 
-/* In a child: opens the store in dir, puts a small device id owned by
- * owner and closes.  Returns CHILD_OK or a failure code. */
-static int
-child_put(const char *dir, const char *id, const char *owner)
-{
-	struct est_store *st;
-	struct est_device d;
-	int               code = CHILD_OK;
-
-	if (store_open(dir, &st) != EST_OK)
-		return CHILD_OPEN_FAIL;
-	device_small(&d, id, owner);
-	if (store_run(st, put_device_fn, &d) != EST_OK)
-		code = CHILD_RUN_FAIL;
-	store_close(st);
-	return code;
-}
-
 /* A child that opens the store (running recovery) and adds a device. */
 static int
 after_crash_child(const char *dir, int i, int barrier)
 {
 	(void)i;
 	(void)barrier;
-	return child_put(dir, "after", "b");
+	return child_put(dir, "after", "b", -1);
 }
 
 /* Another worker dies, the next opener runs recovery; this process's
@@ -1239,7 +1233,7 @@ zombie_writer(const char *dir, int i, int barrier)
 	(void)i;
 	(void)barrier;
 	alarm(ZOMBIE_WRITE_SECS);
-	return child_put(dir, "z", "after");
+	return child_put(dir, "z", "after", -1);
 }
 
 /* A worker killed holding a lock and not yet reaped by its parent (a
