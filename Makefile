@@ -36,7 +36,8 @@ DEB_PKGS += chromium
 
 LIB_SRCS := common/err.c common/log.c common/conf.c common/b64.c \
             common/json.c common/audit.c common/metrics.c \
-            common/csr.c common/ca.c common/store.c common/enroll.c \
+            common/csr.c common/pubkey.c common/ca.c common/store.c \
+            common/enroll.c \
             common/http.c common/serve.c common/tmpl.c common/admin.c \
             common/prefork.c common/label.c common/keygen.c
 LIB_SRCS += common/space.c

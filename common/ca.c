@@ -559,10 +559,10 @@ fail:
 
 /* Issues with the default profile: ca_sign_label() without a label. */
 enum est_err
-ca_sign(const struct est_ca *ca, X509_REQ *req, const unsigned char *serial,
-    size_t serial_len, int days, X509 **out)
+ca_sign(const struct est_ca *ca, const struct est_csr *csr,
+    const unsigned char *serial, size_t serial_len, int days, X509 **out)
 {
-	return ca_sign_label(ca, NULL, req, serial, serial_len, days, out);
+	return ca_sign_label(ca, NULL, csr, serial, serial_len, days, out);
 }
 
 /*
@@ -572,7 +572,7 @@ ca_sign(const struct est_ca *ca, X509_REQ *req, const unsigned char *serial,
  * now - EST_CLOCK_SKEW_SECS for days (1..EST_MAX_DAYS) days, label l's
  * profile (keyUsage, extendedKeyUsage; NULL: the defaults) and the CSR
  * extensions its policy copies (ca_copy_exts()), signed by the CA key.
- * Borrows ca, req and serial.  On EST_OK *out is a new X509 the caller
+ * Borrows ca, csr and serial.  On EST_OK *out is a new X509 the caller
  * frees.  Its public key is the CSR's, copied as encoded and not
  * decoded (see ca_copy_pubkey()): use its DER or the CSR's key.
  * Returns EST_ERR_INTERNAL on bad arguments or signing failure,
@@ -580,9 +580,10 @@ ca_sign(const struct est_ca *ca, X509_REQ *req, const unsigned char *serial,
  */
 enum est_err
 ca_sign_label(const struct est_ca *ca, const struct est_label *l,
-    X509_REQ *req, const unsigned char *serial, size_t serial_len, int days,
-    X509 **out)
+    const struct est_csr *csr, const unsigned char *serial,
+    size_t serial_len, int days, X509 **out)
 {
+	X509_REQ     *req;
 	X509         *x = NULL;
 	BIGNUM       *bn = NULL;
 	ASN1_INTEGER *ai = NULL;
@@ -591,7 +592,8 @@ ca_sign_label(const struct est_ca *ca, const struct est_label *l,
 	time_t        now;
 
 	*out = NULL;
-	if (ca == NULL || ca->cert == NULL || ca->key == NULL || req == NULL)
+	if (ca == NULL || ca->cert == NULL || ca->key == NULL || csr == NULL ||
+	    (req = csr->req) == NULL || (pk = csr->key) == NULL)
 		return est_fail(rc, "ca_sign: no CA or no CSR");
 	/* RFC 5280 4.1.2.2: positive, at most 20 octets. */
 	if (serial == NULL || serial_len == 0 ||
@@ -601,12 +603,6 @@ ca_sign_label(const struct est_ca *ca, const struct est_label *l,
 	if (days < 1 || days > EST_MAX_DAYS)
 		return est_fail(rc, "ca_sign: validity of %d days out of "
 		    "range 1..%d", days, EST_MAX_DAYS);
-	if ((pk = X509_REQ_get0_pubkey(req)) == NULL) {
-		est_log_ssl("ca_sign");
-		return est_fail(EST_ERR_BAD_KEY,
-		    "CSR public key cannot be decoded");
-	}
-
 	rc = EST_ERR_NOMEM;
 	if ((x = X509_new()) == NULL ||
 	    (bn = BN_bin2bn(serial, (int)serial_len, NULL)) == NULL ||

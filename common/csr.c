@@ -7,10 +7,12 @@
 #include <limits.h>
 #include <string.h>
 
+#include <openssl/asn1t.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/core_names.h>
 #include <openssl/objects.h>
+#include <openssl/provider.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -35,23 +37,50 @@
 #define CSR_URI_EXTRA   "-._~:/?#[]@!$&'()*+,;=%"
 
 /*
+ * The library context CSRs are parsed in: the "null" provider only, so
+ * OpenSSL's opportunistic decoding of the subject key finds no decoder
+ * at once (pubkey_decode() does it instead).  Made on first use, kept
+ * for the process.  Returns it, or NULL when it cannot be made.
+ */
+static OSSL_LIB_CTX *
+csr_bare_ctx(void)
+{
+	static OSSL_LIB_CTX *ctx;
+
+	if (ctx == NULL && (ctx = OSSL_LIB_CTX_new()) != NULL &&
+	    OSSL_PROVIDER_load(ctx, "null") == NULL) {
+		OSSL_LIB_CTX_free(ctx);
+		ctx = NULL;
+	}
+	return ctx;
+}
+
+/*
  * Parses one DER PKCS#10 request from der[0..len); the whole input must
- * be consumed.  On EST_OK *out is a new X509_REQ the caller frees with
- * X509_REQ_free().  Returns EST_ERR_BAD_DER with a reason otherwise.
+ * be consumed.  The subject key is decoded by pubkey_decode(), not by
+ * OpenSSL's parser.  On EST_OK *out holds a new request and key the
+ * caller frees with csr_free().  Returns EST_ERR_BAD_DER or
+ * EST_ERR_BAD_KEY with a reason otherwise (*out empty), EST_ERR_NOMEM.
  */
 enum est_err
-csr_parse(const unsigned char *der, size_t len, X509_REQ **out)
+csr_parse(const unsigned char *der, size_t len, struct est_csr *out)
 {
 	const unsigned char *p = der;
+	OSSL_LIB_CTX        *bare;
 	X509_REQ            *req;
+	enum est_err         rc;
 
-	*out = NULL;
+	out->req = NULL;
+	out->key = NULL;
 	if (der == NULL || len == 0)
 		return est_fail(EST_ERR_BAD_DER, "empty CSR");
 	if (len > LONG_MAX)
 		return est_fail(EST_ERR_BAD_DER, "CSR too large");
+	if ((bare = csr_bare_ctx()) == NULL)
+		return est_fail(EST_ERR_NOMEM, "cannot make a library context");
 	/* RFC 7030 4.2.1: the body is a DER CertificationRequest. */
-	if ((req = d2i_X509_REQ(NULL, &p, (long)len)) == NULL) {
+	if ((req = (X509_REQ *)ASN1_item_d2i_ex(NULL, &p, (long)len,
+	    ASN1_ITEM_rptr(X509_REQ), bare, NULL)) == NULL) {
 		est_log_ssl("csr_parse");
 		return est_fail(EST_ERR_BAD_DER,
 		    "request body is not a DER PKCS#10 CSR");
@@ -62,8 +91,43 @@ csr_parse(const unsigned char *der, size_t len, X509_REQ **out)
 		    "trailing bytes after the CSR (%zu of %zu bytes used)",
 		    (size_t)(p - der), len);
 	}
-	*out = req;
+	if ((rc = pubkey_decode(X509_REQ_get_X509_PUBKEY(req), &out->key)) !=
+	    EST_OK) {
+		X509_REQ_free(req);
+		return rc;
+	}
+	out->req = req;
 	return EST_OK;
+}
+
+/*
+ * Puts key into csr as its subject key (serverkeygen, RFC 7030 4.4:
+ * the server's key replaces the client's).  Takes a reference to key.
+ * Returns EST_OK or EST_ERR_INTERNAL (csr unchanged).
+ */
+enum est_err
+csr_set_key(struct est_csr *csr, EVP_PKEY *key)
+{
+	if (!X509_REQ_set_pubkey(csr->req, key) || !EVP_PKEY_up_ref(key)) {
+		est_log_ssl("csr_set_key");
+		return est_fail(EST_ERR_INTERNAL,
+		    "cannot put a key into the request");
+	}
+	EVP_PKEY_free(csr->key);
+	csr->key = key;
+	return EST_OK;
+}
+
+/* Frees csr's request and key and empties it (NULL or empty: no-op). */
+void
+csr_free(struct est_csr *csr)
+{
+	if (csr == NULL)
+		return;
+	X509_REQ_free(csr->req);
+	EVP_PKEY_free(csr->key);
+	csr->req = NULL;
+	csr->key = NULL;
 }
 
 /*
@@ -403,32 +467,30 @@ out:
  * well-formed extensions, and the device ID from its subject (copied
  * into id).
  * Policy runs before any signature arithmetic on refused keys.  Borrows
- * req and id_re.  Returns EST_OK or the first error, with a reason.
+ * csr and id_re.  Returns EST_OK or the first error, with a reason.
  */
 enum est_err
-csr_check(X509_REQ *req, const regex_t *id_re, char id[EST_MAX_DEVICE_ID + 1])
+csr_check(const struct est_csr *csr, const regex_t *id_re,
+    char id[EST_MAX_DEVICE_ID + 1])
 {
+	X509_REQ    *req;
 	EVP_PKEY    *pkey;
 	enum est_err rc;
 
 	id[0] = '\0';
-	if (req == NULL)
+	if (csr == NULL || (req = csr->req) == NULL || (pkey = csr->key) == NULL)
 		return est_fail(EST_ERR_INTERNAL, "csr_check: no CSR");
 	/* RFC 2986 4.1: version is 0 (v1). */
 	if (X509_REQ_get_version(req) != X509_REQ_VERSION_1)
 		return est_fail(EST_ERR_BAD_DER, "CSR version %ld unknown",
 		    X509_REQ_get_version(req));
-	if ((pkey = X509_REQ_get0_pubkey(req)) == NULL) {
-		est_log_ssl("csr_check");
-		return est_fail(EST_ERR_BAD_KEY,
-		    "CSR public key cannot be decoded");
-	}
 	if ((rc = csr_check_key(pkey)) != EST_OK)
 		return rc;
 	if ((rc = csr_check_hash(req)) != EST_OK)
 		return rc;
-	/* RFC 7030 3.4 / RFC 2986 3: the CSR is signed with its own key. */
-	if (X509_REQ_verify(req, pkey) != 1) {
+	/* RFC 7030 3.4 / RFC 2986 3: the CSR is signed with its own key
+	 * (in the default library context: req's has no algorithms). */
+	if (X509_REQ_verify_ex(req, pkey, NULL, NULL) != 1) {
 		est_log_ssl("csr_check");
 		return est_fail(EST_ERR_BAD_SIGNATURE, "CSR signature does "
 		    "not verify (proof of possession failed)");

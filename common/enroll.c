@@ -26,7 +26,7 @@ struct enroll_job {
 	const struct est_label *label;               /* RFC 7030 3.2.2 */
 	const struct est_ca    *ca;                  /* the label's CA */
 	EVP_PKEY       *skg_key;    /* serverkeygen: the key made here */
-	X509_REQ       *csr;
+	struct est_csr  csr;
 	char            id[EST_MAX_DEVICE_ID + 1];  /* from the CSR CN */
 	X509           *client;                      /* TLS client cert */
 	unsigned char   auth_serial[EST_SERIAL_LEN]; /* its serial */
@@ -169,7 +169,7 @@ issue_cert(struct est_txn *txn, struct enroll_job *job)
 		free(der);
 		der = NULL;
 		if ((rc = ca_serial_random(job->serial, &job->serial_len)) ||
-		    (rc = ca_sign_label(job->ca, job->label, job->csr,
+		    (rc = ca_sign_label(job->ca, job->label, &job->csr,
 		        job->serial, job->serial_len, job->days,
 		        &job->issued)))
 			break;
@@ -322,7 +322,7 @@ static enum est_err
 check_request(struct est_txn *txn, struct enroll_job *job, int64_t now)
 {
 	struct est_pending p;
-	X509_REQ          *approved = NULL;
+	struct est_csr     approved;
 	enum est_err       rc;
 	int                same, live;
 
@@ -359,16 +359,13 @@ check_request(struct est_txn *txn, struct enroll_job *job, int64_t now)
 	else if ((rc = csr_parse(p.csr, p.csr_len, &approved)) != EST_OK)
 		;
 	else if (job->skg_key != NULL &&
-	    !X509_REQ_set_pubkey(approved, job->skg_key)) {
-		X509_REQ_free(approved);
-		est_log_ssl("check_request");
-		rc = est_fail(EST_ERR_INTERNAL, "cannot put the server's key "
-		    "into the approved request");
-	} else {
+	    (rc = csr_set_key(&approved, job->skg_key)) != EST_OK)
+		csr_free(&approved);
+	else {
 		/* What the administrator approved is what is signed (its
 		 * subject and extensions, not the retry's); serverkeygen
 		 * (RFC 7030 4.4): for the key made for this answer. */
-		X509_REQ_free(job->csr);
+		csr_free(&job->csr);
 		job->csr = approved;
 		job->approved = 1;
 		rc = txn_pending_del(txn, job->id);
@@ -584,11 +581,11 @@ enroll_prepare(struct enroll_job *job, const struct est_req *req,
 	/* The requester's key ties a retry to its stored request (approval
 	 * queue): taken before serverkeygen puts the server's key in. */
 	if (rc != EST_OK ||
-	    (rc = csr_check(job->csr, &job->ctx->conf.id_re, job->id)) ||
-	    (rc = csr_key_hash(job->csr, job->key_hash)) ||
+	    (rc = csr_check(&job->csr, &job->ctx->conf.id_re, job->id)) ||
+	    (rc = csr_key_hash(job->csr.req, job->key_hash)) ||
 	    (job->op == EST_OP_SERVERKEYGEN &&
-	    (rc = skg_key_for(job->label, job->csr, &job->skg_key))) ||
-	    (rc = policy_check(job->label, job->csr)))
+	    (rc = skg_key_for(job->label, &job->csr, &job->skg_key))) ||
+	    (rc = policy_check(job->label, &job->csr)))
 		return rc;
 	/* With a client certificate the CSR must be for that device. */
 	if (job->client != NULL) {
@@ -605,7 +602,7 @@ enroll_prepare(struct enroll_job *job, const struct est_req *req,
 	}
 	/* RFC 7030 4.2.2: same Subject and subjectAltName on reenroll. */
 	if (job->op == EST_OP_SIMPLEREENROLL &&
-	    (rc = csr_matches_cert(job->csr, job->client)) != EST_OK)
+	    (rc = csr_matches_cert(job->csr.req, job->client)) != EST_OK)
 		return rc;
 	return EST_OK;
 }
@@ -706,7 +703,7 @@ enroll_handle(struct est_ctx *ctx, const struct est_req *req,
 		(void)est_fail(rc, "%s", ev.reason);
 	X509_free(job.issued);
 	X509_free(job.client);
-	X509_REQ_free(job.csr);
+	csr_free(&job.csr);
 	EVP_PKEY_free(job.skg_key);
 	free(job.csr_der);
 	return rc;

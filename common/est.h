@@ -184,13 +184,31 @@ enum est_err b64_encode(const unsigned char *in, size_t len,
 
 /* ---- CSRs (csr.c) ----------------------------------------------------- */
 
-enum est_err csr_parse(const unsigned char *der, size_t len, X509_REQ **out);
-enum est_err csr_check(X509_REQ *req, const regex_t *id_re,
+/*
+ * A parsed PKCS#10 request.  req is parsed without OpenSSL decoding its
+ * subject key (OpenSSL 3.0 runs its decoder search for each key:
+ * ~150 us, most of a request's parsing), so X509_REQ_get0_pubkey(req)
+ * is NULL: the key, decoded once by pubkey_decode(), is key.
+ */
+struct est_csr {
+	X509_REQ *req;
+	EVP_PKEY *key;
+};
+
+enum est_err csr_parse(const unsigned char *der, size_t len,
+                       struct est_csr *out);
+enum est_err csr_set_key(struct est_csr *, EVP_PKEY *key);
+void         csr_free(struct est_csr *);
+enum est_err csr_check(const struct est_csr *, const regex_t *id_re,
                        char id[EST_MAX_DEVICE_ID + 1]);
 enum est_err name_device_id(const X509_NAME *name, const regex_t *id_re,
                             char id[EST_MAX_DEVICE_ID + 1]);
 enum est_err csr_matches_cert(X509_REQ *req, X509 *cert);
 int          csr_hash_nid(const X509_REQ *req);
+
+/* ---- subject public keys (pubkey.c) ----------------------------------- */
+
+enum est_err pubkey_decode(const X509_PUBKEY *pub, EVP_PKEY **out);
 
 /* ---- CA (ca.c) -------------------------------------------------------- */
 
@@ -208,7 +226,7 @@ enum est_err ca_load_label(const struct est_label *, struct est_ca *);
 void         ca_free(struct est_ca *);
 enum est_err ca_serial_random(unsigned char serial[EST_SERIAL_LEN],
                               size_t *len);
-enum est_err ca_sign(const struct est_ca *, X509_REQ *req,
+enum est_err ca_sign(const struct est_ca *, const struct est_csr *,
                      const unsigned char *serial, size_t serial_len,
                      int days, X509 **out);
 enum est_err ca_certs_only(STACK_OF(X509) *certs, char **b64, size_t *len);
@@ -876,16 +894,17 @@ enum est_err label_from_uri(const struct est_conf *, const char *uri,
                             const struct est_label **out);
 const struct est_ca *label_ca(const struct est_ctx *,
                               const struct est_label *);
-enum est_err policy_check(const struct est_label *, X509_REQ *req);
+enum est_err policy_check(const struct est_label *, const struct est_csr *);
 unsigned     keytype_of(EVP_PKEY *pkey);
 const char  *keytype_name(unsigned keytype);
 enum est_err ca_sign_label(const struct est_ca *, const struct est_label *,
-                           X509_REQ *req, const unsigned char *serial,
+                           const struct est_csr *,
+                           const unsigned char *serial,
                            size_t serial_len, int days, X509 **out);
 enum est_err csrattrs_body(const struct est_label *, char **b64,
                            size_t *len);
 /* keygen.c (RFC 7030 4.4) */
-enum est_err skg_key_for(const struct est_label *, X509_REQ *req,
+enum est_err skg_key_for(const struct est_label *, struct est_csr *,
                          EVP_PKEY **key);
 enum est_err skg_response(struct est_resp *, EVP_PKEY *key, X509 *cert);
 

@@ -31,14 +31,14 @@ static const char *const skg_encrypt_oids[] = {
 
 /*
  * Makes a new key of label l's serverkeygen type (RFC 7030 4.4.1: the
- * server generates it) and puts its public half into req in place of
- * the client's, so the certificate is issued for it.  On EST_OK *key is
+ * server generates it) and puts it into csr in place of the client's
+ * (csr_set_key()), so the certificate is issued for it.  On EST_OK *key is
  * the new key the caller frees (EVP_PKEY_free clears it).  Returns
  * EST_OK, EST_ERR_NOT_IMPLEMENTED when the CSR asks for the key
  * encrypted (skg_encrypt_oids), or EST_ERR_INTERNAL.
  */
 enum est_err
-skg_key_for(const struct est_label *l, X509_REQ *req, EVP_PKEY **key)
+skg_key_for(const struct est_label *l, struct est_csr *csr, EVP_PKEY **key)
 {
 	EVP_PKEY    *k = NULL;
 	ASN1_OBJECT *obj;
@@ -50,7 +50,7 @@ skg_key_for(const struct est_label *l, X509_REQ *req, EVP_PKEY **key)
 	    i++) {
 		if ((obj = OBJ_txt2obj(skg_encrypt_oids[i], 1)) == NULL)
 			return est_fail(EST_ERR_NOMEM, "out of memory");
-		idx = X509_REQ_get_attr_by_OBJ(req, obj, -1);
+		idx = X509_REQ_get_attr_by_OBJ(csr->req, obj, -1);
 		ASN1_OBJECT_free(obj);
 		if (idx >= 0)
 			return est_fail(EST_ERR_NOT_IMPLEMENTED, "serverkeygen: "
@@ -77,11 +77,14 @@ skg_key_for(const struct est_label *l, X509_REQ *req, EVP_PKEY **key)
 	default:
 		break;
 	}
-	if (k == NULL || !X509_REQ_set_pubkey(req, k)) {
+	if (k == NULL) {
 		est_log_ssl("skg_key_for");
-		EVP_PKEY_free(k);
 		return est_fail(EST_ERR_INTERNAL, "server key generation "
 		    "failed");
+	}
+	if (csr_set_key(csr, k) != EST_OK) {
+		EVP_PKEY_free(k);
+		return EST_ERR_INTERNAL;
 	}
 	*key = k;
 	return EST_OK;

@@ -298,9 +298,10 @@ strs_has(const struct est_strs *l, const char *s)
  * (label name in reasons).  Returns EST_OK, EST_ERR_BAD_KEY or
  * EST_ERR_WEAK_HASH naming the rule. */
 static enum est_err
-policy_key(const struct est_policy *p, const char *lname, X509_REQ *req)
+policy_key(const struct est_policy *p, const char *lname,
+    const struct est_csr *csr)
 {
-	EVP_PKEY *pk = X509_REQ_get0_pubkey(req);
+	EVP_PKEY *pk = csr->key;
 	unsigned  kt;
 	int       md;
 
@@ -316,7 +317,7 @@ policy_key(const struct est_policy *p, const char *lname, X509_REQ *req)
 		return est_fail(EST_ERR_BAD_KEY, "policy.rsa_min_bits of "
 		    "label '%s': RSA key of %d bits (minimum %d)", lname,
 		    EVP_PKEY_get_bits(pk), p->rsa_min_bits);
-	md = csr_hash_nid(req);
+	md = csr_hash_nid(csr->req);
 	if (md != NID_undef && (p->hashes & hash_bit(md)) == 0)
 		return est_fail(EST_ERR_WEAK_HASH, "policy.hashes of label "
 		    "'%s': CSR signed with %s, not accepted", lname,
@@ -458,15 +459,15 @@ out:
  * refusal with a reason naming the rule and the label.
  */
 enum est_err
-policy_check(const struct est_label *l, X509_REQ *req)
+policy_check(const struct est_label *l, const struct est_csr *csr)
 {
 	const char  *lname = l->name[0] != '\0' ? l->name : "(default)";
 	enum est_err rc;
 
-	if ((rc = policy_key(&l->pol, lname, req)) != EST_OK ||
-	    (rc = policy_subject(&l->pol, lname, req)) != EST_OK)
+	if ((rc = policy_key(&l->pol, lname, csr)) != EST_OK ||
+	    (rc = policy_subject(&l->pol, lname, csr->req)) != EST_OK)
 		return rc;
-	return policy_san(&l->pol, lname, req);
+	return policy_san(&l->pol, lname, csr->req);
 }
 
 /* Appends the DER of one AttrOrOID (RFC 7030 4.5.2) to b: len bytes of

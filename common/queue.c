@@ -137,8 +137,7 @@ csr_key_hash(X509_REQ *req, unsigned char out[EST_KEY_HASH_LEN])
 	/* The CSR's own SubjectPublicKeyInfo, encoded again from its
 	 * parsed fields (i2d_PUBKEY of the EVP_PKEY would run OpenSSL 3's
 	 * encoder search: 0.9M instructions per request). */
-	if (X509_REQ_get0_pubkey(req) == NULL ||
-	    (pk = X509_REQ_get_X509_PUBKEY(req)) == NULL)
+	if ((pk = X509_REQ_get_X509_PUBKEY(req)) == NULL)
 		return est_fail(EST_ERR_BAD_KEY, "CSR has no public key");
 	if ((len = i2d_X509_PUBKEY(pk, &der)) <= 0)
 		goto out;

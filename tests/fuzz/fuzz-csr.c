@@ -65,25 +65,25 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	X509_REQ     *req = NULL;
+	struct est_csr csr;
 	X509         *x = NULL;
 	unsigned char serial[EST_SERIAL_LEN];
 	size_t        slen;
 	char          id[EST_MAX_DEVICE_ID + 1];
 
 	est_reason_clear();
-	if (csr_parse(data, size, &req) != EST_OK)
+	if (csr_parse(data, size, &csr) != EST_OK)
 		return 0;
-	(void)csr_matches_cert(req, fz_ca.cert);
-	if (csr_check(req, &fz_re, id) == EST_OK) {
+	(void)csr_matches_cert(csr.req, fz_ca.cert);
+	if (csr_check(&csr, &fz_re, id) == EST_OK) {
 		if (strlen(id) == 0 || strlen(id) > EST_MAX_DEVICE_ID)
 			abort();
 		if (ca_serial_random(serial, &slen) != EST_OK ||
-		    ca_sign(&fz_ca, req, serial, slen, FZ_DAYS, &x) != EST_OK ||
-		    csr_matches_cert(req, x) != EST_OK)
+		    ca_sign(&fz_ca, &csr, serial, slen, FZ_DAYS, &x) != EST_OK ||
+		    csr_matches_cert(csr.req, x) != EST_OK)
 			abort();
 		X509_free(x);
 	}
-	X509_REQ_free(req);
+	csr_free(&csr);
 	return 0;
 }

@@ -3,6 +3,7 @@
  * ca_certs_only() and ca_client_cert() against throw-away CAs made in a
  * mkdtemp(3) directory: P-256, RSA-2048, P-384, P-521 and Ed25519.
  */
+#include <dirent.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -25,6 +26,7 @@
 #include <openssl/x509v3.h>
 
 #include "est.h"
+#include "unit.h"
 
 #define T_PATH      512   /* longest temporary path */
 #define T_CA_DAYS   3650  /* validity of the test CAs */
@@ -339,7 +341,7 @@ sign_and_check(struct fix *f, enum ca_kind kind, EVP_PKEY *sk,
     const char *san, int want_sig)
 {
 	struct est_ca  ca;
-	X509_REQ      *req;
+	struct est_csr req;
 	X509          *x;
 	X509_EXTENSION *rext, *xext;
 	STACK_OF(X509_EXTENSION) *rexts;
@@ -353,10 +355,10 @@ sign_and_check(struct fix *f, enum ca_kind kind, EVP_PKEY *sk,
 	int            day, sec;
 
 	load_kind(f, kind, &ca);
-	req = make_req(sk, san, 1);
+	req = t_csr(make_req(sk, san, 1));
 	assert_int_equal(ca_serial_random(serial, &slen), EST_OK);
 	now = time(NULL);
-	assert_int_equal(ca_sign(&ca, req, serial, slen, T_DAYS, &x), EST_OK);
+	assert_int_equal(ca_sign(&ca, &req, serial, slen, T_DAYS, &x), EST_OK);
 	assert_non_null(x);
 	x = as_received(x);
 
@@ -376,7 +378,7 @@ sign_and_check(struct fix *f, enum ca_kind kind, EVP_PKEY *sk,
 	assert_int_equal(X509_NAME_cmp(X509_get_issuer_name(x),
 	    X509_get_subject_name(ca.cert)), 0);
 	assert_int_equal(X509_NAME_cmp(X509_get_subject_name(x),
-	    X509_REQ_get_subject_name(req)), 0);
+	    X509_REQ_get_subject_name(req.req)), 0);
 	assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(x), sk), 1);
 
 	/* Validity: from now - EST_CLOCK_SKEW_SECS for T_DAYS days. */
@@ -420,7 +422,7 @@ sign_and_check(struct fix *f, enum ca_kind kind, EVP_PKEY *sk,
 	/* The SAN copied verbatim, nothing else from the CSR. */
 	if (san != NULL) {
 		assert_int_equal(X509_get_ext_count(x), 6);
-		assert_non_null(rexts = X509_REQ_get_extensions(req));
+		assert_non_null(rexts = X509_REQ_get_extensions(req.req));
 		rext = X509v3_get_ext(rexts, X509v3_get_ext_by_NID(rexts,
 		    NID_subject_alt_name, -1));
 		xext = X509_get_ext(x, X509_get_ext_by_NID(x,
@@ -438,10 +440,10 @@ sign_and_check(struct fix *f, enum ca_kind kind, EVP_PKEY *sk,
 		assert_int_equal(ext_crit(x, NID_subject_alt_name), -1);
 	}
 	/* RFC 7030 4.2.2: this certificate can be re-enrolled. */
-	assert_int_equal(csr_matches_cert(req, x), EST_OK);
+	assert_int_equal(csr_matches_cert(req.req, x), EST_OK);
 
 	X509_free(x);
-	X509_REQ_free(req);
+	csr_free(&req);
 	ca_free(&ca);
 }
 
@@ -480,46 +482,46 @@ sign_bad_args(void **state)
 {
 	struct fix   *f = *state;
 	struct est_ca ca;
-	X509_REQ     *req;
+	struct est_csr req;
 	X509         *x = NULL;
 	unsigned char serial[EST_SERIAL_LEN + 1];
 	unsigned char back[EST_SERIAL_LEN];
 	size_t        slen, blen;
 
 	load_kind(f, CA_P256, &ca);
-	req = make_req(f->p256, NULL, 0);
+	req = t_csr(make_req(f->p256, NULL, 0));
 	assert_int_equal(ca_serial_random(serial, &slen), EST_OK);
-	assert_int_equal(ca_sign(&ca, req, serial, slen, 0, &x),
+	assert_int_equal(ca_sign(&ca, &req, serial, slen, 0, &x),
 	    EST_ERR_INTERNAL);
 	assert_null(x);
-	assert_int_equal(ca_sign(&ca, req, serial, slen, -1, &x),
+	assert_int_equal(ca_sign(&ca, &req, serial, slen, -1, &x),
 	    EST_ERR_INTERNAL);
-	assert_int_equal(ca_sign(&ca, req, serial, slen, EST_MAX_DAYS + 1,
+	assert_int_equal(ca_sign(&ca, &req, serial, slen, EST_MAX_DAYS + 1,
 	    &x), EST_ERR_INTERNAL);
-	assert_int_equal(ca_sign(&ca, req, serial, 0, T_DAYS, &x),
+	assert_int_equal(ca_sign(&ca, &req, serial, 0, T_DAYS, &x),
 	    EST_ERR_INTERNAL);
-	assert_int_equal(ca_sign(&ca, req, serial, EST_SERIAL_LEN + 1,
+	assert_int_equal(ca_sign(&ca, &req, serial, EST_SERIAL_LEN + 1,
 	    T_DAYS, &x), EST_ERR_INTERNAL);
-	assert_int_equal(ca_sign(&ca, req, NULL, slen, T_DAYS, &x),
+	assert_int_equal(ca_sign(&ca, &req, NULL, slen, T_DAYS, &x),
 	    EST_ERR_INTERNAL);
 	serial[0] |= 0x80;                       /* negative */
-	assert_int_equal(ca_sign(&ca, req, serial, slen, T_DAYS, &x),
+	assert_int_equal(ca_sign(&ca, &req, serial, slen, T_DAYS, &x),
 	    EST_ERR_INTERNAL);
 	serial[0] = 0;                           /* leading zero */
-	assert_int_equal(ca_sign(&ca, req, serial, slen, T_DAYS, &x),
+	assert_int_equal(ca_sign(&ca, &req, serial, slen, T_DAYS, &x),
 	    EST_ERR_INTERNAL);
 	assert_null(x);
 
 	/* The longest validity works; a short serial round-trips too. */
 	serial[0] = 0x01;
 	serial[1] = 0xff;
-	assert_int_equal(ca_sign(&ca, req, serial, 2, EST_MAX_DAYS, &x),
+	assert_int_equal(ca_sign(&ca, &req, serial, 2, EST_MAX_DAYS, &x),
 	    EST_OK);
 	assert_int_equal(ca_cert_serial(x, back, &blen), EST_OK);
 	assert_int_equal(blen, 2);
 	assert_memory_equal(back, serial, 2);
 	X509_free(x);
-	X509_REQ_free(req);
+	csr_free(&req);
 	ca_free(&ca);
 }
 
@@ -791,16 +793,16 @@ client_cert(void **state)
 {
 	struct fix   *f = *state;
 	struct est_ca ca;
-	X509_REQ     *req;
+	struct est_csr req;
 	X509         *x, *got, *forged;
 	unsigned char serial[EST_SERIAL_LEN];
 	size_t        slen;
 	char         *pem, *big;
 
 	load_kind(f, CA_P256, &ca);
-	req = make_req(f->p256, T_SAN, 0);
+	req = t_csr(make_req(f->p256, T_SAN, 0));
 	assert_int_equal(ca_serial_random(serial, &slen), EST_OK);
-	assert_int_equal(ca_sign(&ca, req, serial, slen, T_DAYS, &x), EST_OK);
+	assert_int_equal(ca_sign(&ca, &req, serial, slen, T_DAYS, &x), EST_OK);
 	pem = to_pem(x);
 	assert_int_equal(ca_client_cert(&ca, pem, &got), EST_OK);
 	assert_int_equal(X509_cmp(got, x), 0);
@@ -841,7 +843,7 @@ client_cert(void **state)
 	free(big);
 
 	X509_free(x);
-	X509_REQ_free(req);
+	csr_free(&req);
 	ca_free(&ca);
 }
 

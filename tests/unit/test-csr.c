@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
@@ -20,6 +21,7 @@
 
 #define T_SMALL_RSA 1024 /* below EST_MIN_RSA_BITS */
 #define T_MAX_CN    8    /* most CN entries a test subject holds */
+#define T_MAX_POINT 133  /* an uncompressed P-521 point (SEC 1 2.3.3) */
 
 /* Keys shared by the tests: generating RSA keys is slow. */
 struct keys {
@@ -113,7 +115,8 @@ static enum est_err
 check_spec(struct keys *k, const struct spec *s,
     char id[EST_MAX_DEVICE_ID + 1])
 {
-	X509_REQ      *req, *parsed = NULL;
+	X509_REQ      *req;
+	struct est_csr parsed;
 	unsigned char *der;
 	size_t         len;
 	enum est_err   rc;
@@ -122,13 +125,13 @@ check_spec(struct keys *k, const struct spec *s,
 	der = req_der(req, &len);
 	assert_int_equal(csr_parse(der, len, &parsed), EST_OK);
 	est_reason_clear();
-	rc = csr_check(parsed, &k->re, id);
+	rc = csr_check(&parsed, &k->re, id);
 	if (rc != EST_OK)
 		/* Failures carry a specific reason. */
 		assert_string_not_equal(est_reason(rc), est_err_text(rc));
 	OPENSSL_free(der);
 	X509_REQ_free(req);
-	X509_REQ_free(parsed);
+	csr_free(&parsed);
 	return rc;
 }
 
@@ -239,7 +242,8 @@ parse_rejects(void **state)
 	struct keys   *k = *state;
 	struct spec    s = { .key = k->p256, .md = EVP_sha256(),
 	    .cn = { "dev1" } };
-	X509_REQ      *req, *out = NULL;
+	X509_REQ      *req;
+	struct est_csr out;
 	unsigned char *der, *longer;
 	size_t         len;
 
@@ -249,18 +253,18 @@ parse_rejects(void **state)
 	memcpy(longer, der, len);
 	longer[len] = 0;
 	assert_int_equal(csr_parse(longer, len + 1, &out), EST_ERR_BAD_DER);
-	assert_null(out);
+	assert_null(out.req);
 	assert_non_null(strstr(est_reason(EST_ERR_BAD_DER), "trailing"));
 	assert_int_equal(csr_parse(der, len - 1, &out), EST_ERR_BAD_DER);
-	assert_null(out);
+	assert_null(out.req);
 	assert_int_equal(csr_parse((const unsigned char *)"hello world", 11,
 	    &out), EST_ERR_BAD_DER);
-	assert_null(out);
+	assert_null(out.req);
 	assert_int_equal(csr_parse(NULL, 0, &out), EST_ERR_BAD_DER);
 	assert_int_equal(csr_parse(der, 0, &out), EST_ERR_BAD_DER);
 	/* And the untouched DER parses. */
 	assert_int_equal(csr_parse(der, len, &out), EST_OK);
-	X509_REQ_free(out);
+	csr_free(&out);
 	free(longer);
 	OPENSSL_free(der);
 	X509_REQ_free(req);
@@ -273,7 +277,8 @@ bad_version(void **state)
 	struct keys   *k = *state;
 	struct spec    s = { .key = k->p256, .md = EVP_sha256(),
 	    .cn = { "dev1" } };
-	X509_REQ      *req, *out = NULL;
+	X509_REQ      *req;
+	struct est_csr out;
 	unsigned char *der;
 	size_t         len, i;
 	char           id[EST_MAX_DEVICE_ID + 1];
@@ -287,9 +292,9 @@ bad_version(void **state)
 	assert_true(i + 2 < len);
 	der[i + 2] = 0x01;
 	assert_int_equal(csr_parse(der, len, &out), EST_OK);
-	assert_int_equal(csr_check(out, &k->re, id), EST_ERR_BAD_DER);
+	assert_int_equal(csr_check(&out, &k->re, id), EST_ERR_BAD_DER);
 	assert_non_null(strstr(est_reason(EST_ERR_BAD_DER), "version"));
-	X509_REQ_free(out);
+	csr_free(&out);
 	OPENSSL_free(der);
 	X509_REQ_free(req);
 }
@@ -301,7 +306,8 @@ bad_signature(void **state)
 	struct keys   *k = *state;
 	struct spec    s = { .key = k->p256, .md = EVP_sha256(),
 	    .cn = { "dev1" } };
-	X509_REQ      *req, *out = NULL;
+	X509_REQ      *req;
+	struct est_csr out;
 	unsigned char *der;
 	size_t         len;
 	char           id[EST_MAX_DEVICE_ID + 1];
@@ -310,10 +316,10 @@ bad_signature(void **state)
 	der = req_der(req, &len);
 	der[len - 1] ^= 0x01; /* last byte of the signature */
 	assert_int_equal(csr_parse(der, len, &out), EST_OK);
-	assert_int_equal(csr_check(out, &k->re, id), EST_ERR_BAD_SIGNATURE);
+	assert_int_equal(csr_check(&out, &k->re, id), EST_ERR_BAD_SIGNATURE);
 	assert_non_null(strstr(est_reason(EST_ERR_BAD_SIGNATURE),
 	    "proof of possession"));
-	X509_REQ_free(out);
+	csr_free(&out);
 	OPENSSL_free(der);
 	X509_REQ_free(req);
 
@@ -322,8 +328,8 @@ bad_signature(void **state)
 	assert_int_equal(X509_REQ_set_pubkey(req, k->p384), 1);
 	der = req_der(req, &len);
 	assert_int_equal(csr_parse(der, len, &out), EST_OK);
-	assert_int_equal(csr_check(out, &k->re, id), EST_ERR_BAD_SIGNATURE);
-	X509_REQ_free(out);
+	assert_int_equal(csr_check(&out, &k->re, id), EST_ERR_BAD_SIGNATURE);
+	csr_free(&out);
 	OPENSSL_free(der);
 	X509_REQ_free(req);
 }
@@ -350,6 +356,115 @@ weak_hash(void **state)
 	s.md = EVP_sha1();
 	s.pss = 1;
 	expect_csr(k, &s, EST_ERR_WEAK_HASH);
+}
+
+/* Decodes key's SubjectPublicKeyInfo with pubkey_decode(); returns its
+ * result and, on EST_OK, checks the key equals key. */
+static enum est_err
+decode_of(EVP_PKEY *key)
+{
+	X509_PUBKEY *pub = NULL;
+	EVP_PKEY    *got = NULL;
+	enum est_err rc;
+
+	assert_int_equal(X509_PUBKEY_set(&pub, key), 1);
+	rc = pubkey_decode(pub, &got);
+	if (rc == EST_OK)
+		assert_int_equal(EVP_PKEY_eq(got, key), 1);
+	else
+		assert_null(got);
+	EVP_PKEY_free(got);
+	X509_PUBKEY_free(pub);
+	return rc;
+}
+
+/* Decodes an SPKI of algorithm nid (parameters ptype/pval, given to the
+ * SPKI) with key bits bits[0..len); returns pubkey_decode()'s result. */
+static enum est_err
+decode_raw(int nid, int ptype, void *pval, const unsigned char *bits,
+    int len)
+{
+	X509_PUBKEY   *pub;
+	EVP_PKEY      *got = NULL;
+	unsigned char *copy;
+	enum est_err   rc;
+
+	assert_non_null(pub = X509_PUBKEY_new());
+	assert_non_null(copy = OPENSSL_memdup(bits, (size_t)len));
+	assert_int_equal(X509_PUBKEY_set0_param(pub, OBJ_nid2obj(nid), ptype,
+	    pval, copy, len), 1);
+	rc = pubkey_decode(pub, &got);
+	EVP_PKEY_free(got);
+	X509_PUBKEY_free(pub);
+	return rc;
+}
+
+/* pubkey_decode(): the keys built directly (named-curve EC, RSA,
+ * Ed25519) and those left to OpenSSL's decoders come out equal to the
+ * encoded key; malformed key bits are refused. */
+static void
+pubkey_direct(void **state)
+{
+	struct keys   *k = *state;
+	EVP_PKEY      *keys[] = { k->p256, k->p384, k->p521, k->rsa2048,
+	    k->rsa1024, k->ed25519, k->k256, k->p224, k->ed448 };
+	unsigned char  pt[T_MAX_POINT], *der = NULL;
+	size_t         i, ptlen = 0;
+	int            len;
+	/* RSAPublicKey { modulus -1, exponent 3 }, then one with a third
+	 * INTEGER, then a valid { 0x7f, 3 } with a byte after it. */
+	static const unsigned char neg[] = { 0x30, 0x06, 0x02, 0x01, 0xff,
+	    0x02, 0x01, 0x03 };
+	static const unsigned char three[] = { 0x30, 0x09, 0x02, 0x01, 0x7f,
+	    0x02, 0x01, 0x03, 0x02, 0x01, 0x03 };
+	static const unsigned char trail[] = { 0x30, 0x06, 0x02, 0x01, 0x7f,
+	    0x02, 0x01, 0x03, 0x00 };
+
+	for (i = 0; i < sizeof(keys) / sizeof(*keys); i++)
+		assert_int_equal(decode_of(keys[i]), EST_OK);
+	assert_int_equal(pubkey_decode(NULL, &keys[0]), EST_ERR_BAD_KEY);
+	assert_null(keys[0]);
+
+	/* RFC 3279 2.3.1: exactly two INTEGERs, positive, nothing after. */
+	assert_int_equal(decode_raw(NID_rsaEncryption, V_ASN1_NULL, NULL,
+	    neg, sizeof(neg)), EST_ERR_BAD_KEY);
+	assert_int_equal(decode_raw(NID_rsaEncryption, V_ASN1_NULL, NULL,
+	    three, sizeof(three)), EST_ERR_BAD_KEY);
+	assert_int_equal(decode_raw(NID_rsaEncryption, V_ASN1_NULL, NULL,
+	    trail, sizeof(trail)), EST_ERR_BAD_KEY);
+	assert_int_equal(decode_raw(NID_rsaEncryption, V_ASN1_NULL, NULL,
+	    trail, sizeof(trail) - 1), EST_OK);
+
+	/* SEC 1 2.3.4: a P-256 point moved off the curve is refused; the
+	 * point itself decodes. */
+	assert_int_equal(EVP_PKEY_get_octet_string_param(k->p256,
+	    OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt), &ptlen), 1);
+	assert_int_equal(decode_raw(NID_X9_62_id_ecPublicKey, V_ASN1_OBJECT,
+	    OBJ_nid2obj(NID_X9_62_prime256v1), pt, (int)ptlen), EST_OK);
+	pt[ptlen - 1] ^= 0x01;
+	assert_int_equal(decode_raw(NID_X9_62_id_ecPublicKey, V_ASN1_OBJECT,
+	    OBJ_nid2obj(NID_X9_62_prime256v1), pt, (int)ptlen),
+	    EST_ERR_BAD_KEY);
+	/* RFC 8410 3: Ed25519 keys are 32 bytes. */
+	assert_int_equal(decode_raw(NID_ED25519, V_ASN1_UNDEF, NULL, pt, 31),
+	    EST_ERR_BAD_KEY);
+
+	/* The parsed CSR's key is pubkey_decode()'s, not OpenSSL's. */
+	{
+		struct spec    s = { .key = k->rsa2048, .md = EVP_sha256(),
+		    .cn = { "dev1" } };
+		X509_REQ      *req = make_req(&s);
+		struct est_csr csr;
+
+		assert_true((len = i2d_X509_REQ(req, &der)) > 0);
+		assert_int_equal(csr_parse(der, (size_t)len, &csr), EST_OK);
+		assert_null(X509_REQ_get0_pubkey(csr.req));
+		assert_int_equal(EVP_PKEY_eq(csr.key, k->rsa2048), 1);
+		csr_free(&csr);
+		csr_free(&csr);         /* emptied: a second call is a no-op */
+		OPENSSL_free(der);
+		X509_REQ_free(req);
+	}
 }
 
 /* Small RSA, other curves and other key types are refused. */
@@ -622,6 +737,7 @@ main(void)
 		cmocka_unit_test(bad_signature),
 		cmocka_unit_test(weak_hash),
 		cmocka_unit_test(bad_keys),
+		cmocka_unit_test(pubkey_direct),
 		cmocka_unit_test(bad_ids),
 		cmocka_unit_test(name_id_direct),
 		cmocka_unit_test(two_sans),

@@ -4,6 +4,7 @@
  * policy_check() on CSRs built in-process, the csrattrs DER and the
  * serverkeygen answer.
  */
+#include <dirent.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -20,6 +21,7 @@
 #include <openssl/x509v3.h>
 
 #include "est.h"
+#include "unit.h"
 
 #define T_PATH_MAX 256 /* temp file paths */
 
@@ -273,15 +275,15 @@ static void
 expect(const struct est_label *l, const struct spec *s, enum est_err want,
     const char *rule)
 {
-	X509_REQ    *req = make_req(s);
-	enum est_err rc = policy_check(l, req);
+	struct est_csr csr = t_csr(make_req(s));
+	enum est_err   rc = policy_check(l, &csr);
 
 	if (rc != want)
 		fail_msg("%s / %s: got %s (%s), want %s", l->name, s->subj,
 		    est_err_name(rc), est_reason(rc), est_err_name(want));
 	if (rule != NULL && strstr(est_reason(rc), rule) == NULL)
 		fail_msg("reason '%s' does not name %s", est_reason(rc), rule);
-	X509_REQ_free(req);
+	csr_free(&csr);
 }
 
 /* policy_check(): every rule refuses, with a reason naming it. */
@@ -400,6 +402,7 @@ skg_answer(void **state)
 	struct est_resp         resp;
 	EVP_PKEY               *client, *key = NULL, *got;
 	X509_REQ               *req;
+	struct est_csr          csr;
 	X509                   *x;
 	PKCS8_PRIV_KEY_INFO    *p8;
 	const unsigned char    *p;
@@ -412,10 +415,13 @@ skg_answer(void **state)
 	l = c.labels[0];
 	l.skg_key = EST_KEY_P384;
 	assert_non_null(client = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"));
-	req = make_req(&(struct spec){ client, EVP_sha256(), "CN=k", NULL });
-	assert_int_equal(skg_key_for(&l, req, &key), EST_OK);
-	assert_int_equal(keytype_of(X509_REQ_get0_pubkey(req)), EST_KEY_P384);
-	assert_int_equal(EVP_PKEY_eq(key, X509_REQ_get0_pubkey(req)), 1);
+	csr = t_csr(make_req(&(struct spec){ client, EVP_sha256(), "CN=k",
+	    NULL }));
+	assert_int_equal(skg_key_for(&l, &csr, &key), EST_OK);
+	assert_int_equal(keytype_of(csr.key), EST_KEY_P384);
+	assert_int_equal(EVP_PKEY_eq(key, csr.key), 1);
+	/* The request itself carries it: what the certificate copies. */
+	assert_int_equal(EVP_PKEY_eq(key, X509_REQ_get0_pubkey(csr.req)), 1);
 	/* Any certificate does for the answer's shape. */
 	assert_non_null(x = X509_new());
 	assert_int_equal(X509_set_pubkey(x, key), 1);
@@ -446,7 +452,7 @@ skg_answer(void **state)
 	free(der);
 	resp_free(&resp);
 	X509_free(x);
-	X509_REQ_free(req);
+	csr_free(&csr);
 	EVP_PKEY_free(key);
 	/* RFC 7030 4.4.1.1: asking for the key encrypted is refused. */
 	req = make_req(&(struct spec){ client, EVP_sha256(), "CN=k", NULL });
@@ -454,11 +460,12 @@ skg_answer(void **state)
 	    "1.2.840.113549.1.9.16.2.37", V_ASN1_OCTET_STRING,
 	    (const unsigned char *)"kid", 3), 1);
 	key = NULL;
-	assert_int_equal(skg_key_for(&l, req, &key), EST_ERR_NOT_IMPLEMENTED);
+	csr = t_csr(req);
+	assert_int_equal(skg_key_for(&l, &csr, &key), EST_ERR_NOT_IMPLEMENTED);
 	assert_null(key);
 	assert_non_null(strstr(est_reason(EST_ERR_NOT_IMPLEMENTED),
 	    "4.4.1.1"));
-	X509_REQ_free(req);
+	csr_free(&csr);
 	EVP_PKEY_free(client);
 	conf_free(&c);
 }
