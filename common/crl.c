@@ -45,6 +45,9 @@
 #define CRL_FILE_MODE    0644  /* published CRLs: anyone may read */
 #define CRL_LOCK_MODE    0600  /* the rebuild lock */
 #define CRL_LOCK_NAME    ".lock"
+#define CRL_LOCK_BUSY    (-2)  /* crl_lock(): held elsewhere, not waited */
+#define CRL_BUSY_RETRY   1     /* s before a process that found another
+                                * one rebuilding looks again */
 #define CRL_STATE_MAGIC  "estcgi-crl-state-1"
 
 const char *const est_reason_names[EST_REASON__MAX] = {
@@ -653,10 +656,12 @@ out:
 	return rc;
 }
 
-/* Opens and locks (flock, exclusive, waiting) crl_dir/.lock.  Returns
- * the descriptor (close() releases it), or -1 with the reason set. */
+/* Opens and locks (flock, exclusive) crl_dir/.lock, waiting for it
+ * when wait, else not.  Returns the descriptor (close() releases it),
+ * CRL_LOCK_BUSY when another process holds it and !wait, or -1 with the
+ * reason set. */
 static int
-crl_lock(const char *dir)
+crl_lock(const char *dir, int wait)
 {
 	char path[CRL_PATH_MAX];
 	int  fd;
@@ -671,8 +676,11 @@ crl_lock(const char *dir)
 		    strerror(errno));
 		return -1;
 	}
-	while (flock(fd, LOCK_EX) == -1)
-		if (errno != EINTR) {
+	while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) == -1)
+		if (!wait && errno == EWOULDBLOCK) {
+			close(fd);
+			return CRL_LOCK_BUSY;
+		} else if (errno != EINTR) {
 			est_fail(EST_ERR_INTERNAL, "cannot lock %s: %s", path,
 			    strerror(errno));
 			close(fd);
@@ -686,16 +694,17 @@ crl_lock(const char *dir)
  * revoked set changed since the last one, when that one is older than
  * crl_refresh, or always with force; with batch, not while the last
  * one is younger than batch seconds (*due then says when the waiting
- * revocations are due, the earliest of the groups').  *wrote says
- * whether it wrote.  Safe
- * to call from every worker at once: one rebuilds while the others
- * wait for it and then find the CRL current.  Returns EST_OK or an
+ * revocations are due, the earliest of the groups').  Without wait,
+ * finding another process rebuilding is not waited for: *due then says
+ * to look again in CRL_BUSY_RETRY s.  *wrote says whether it wrote.
+ * Safe to call from every worker at once: one rebuilds while the others
+ * wait for it and then find the CRL current (or, without wait, go on).  Returns EST_OK or an
  * error (the previous CRL stays).
  */
 static enum est_err
 crl_publish(const struct est_conf *conf, const struct est_ca *ca,
     const struct crl_group *g, struct est_store *st, int force, int batch,
-    int *wrote, int64_t *due)
+    int wait, int *wrote, int64_t *due)
 {
 	struct crl_state prev;
 	const char      *dir = conf->rev->crl_dir;
@@ -715,7 +724,12 @@ crl_publish(const struct est_conf *conf, const struct est_ca *ca,
 		crl_defer(&prev, gen, batch, due);
 		return EST_OK;
 	}
-	if ((fd = crl_lock(dir)) == -1)
+	if ((fd = crl_lock(dir, wait)) == CRL_LOCK_BUSY) {
+		if (*due == 0 || now + CRL_BUSY_RETRY < *due)
+			*due = now + CRL_BUSY_RETRY;
+		return EST_OK;
+	}
+	if (fd == -1)
 		return EST_ERR_INTERNAL;
 	/* Another worker may have published while this one waited, from
 	 * a generation at least as new as the one read above (so with
@@ -756,7 +770,7 @@ crl_bundle(const struct est_ctx *ctx)
 	long                   sz;
 	int                    fd;
 
-	if ((fd = crl_lock(conf->rev->crl_dir)) == -1)
+	if ((fd = crl_lock(conf->rev->crl_dir, 1)) == -1)
 		return EST_ERR_INTERNAL;
 	for (i = 0; i < n; i++) {
 		if (i > 0 && !conf->labels[i].own_ca)
@@ -789,10 +803,10 @@ crl_bundle(const struct est_ctx *ctx)
  * (or all with force; none younger than batch seconds): the default
  * CA's and that of every label with a CA of its own; then the bundle
  * all.crl.pem when any changed or it is missing.  Nothing when crl_dir
- * is "".  Returns EST_OK or the first error.
+ * is "".  wait: see crl_publish().  Returns EST_OK or the first error.
  */
 static enum est_err
-crl_publish_due(const struct est_ctx *ctx, int force, int batch,
+crl_publish_due(const struct est_ctx *ctx, int force, int batch, int wait,
     int64_t *due)
 {
 	const struct est_conf *conf = &ctx->conf;
@@ -810,7 +824,7 @@ crl_publish_due(const struct est_ctx *ctx, int force, int batch,
 			continue;
 		crl_group(conf, i, &g);
 		r = crl_publish(conf, i > 0 ? label_ca(ctx, &conf->labels[i]) :
-		    &ctx->ca, &g, ctx->store, force, batch, &wrote, due);
+		    &ctx->ca, &g, ctx->store, force, batch, wait, &wrote, due);
 		if (r != EST_OK && rc == EST_OK)
 			rc = r;
 	}
@@ -828,56 +842,70 @@ crl_publish_all(const struct est_ctx *ctx, int force)
 {
 	int64_t due = 0;
 
-	return crl_publish_due(ctx, force, 0, &due);
+	return crl_publish_due(ctx, force, 0, 1, &due);
 }
 
 /* When this process left revocations out of a CRL younger than
- * crl_batch (0: it did not): crl_refresh_deferred() publishes them. */
+ * crl_batch (0: it did not): crl_after_request() publishes them. */
 static int64_t crl_due;
+/* A request asked for a batched refresh (crl_refresh_batched()). */
+static int crl_batched;
 
-/* Publishes the CRLs that are due, none younger than batch seconds, and
- * notes when what that left out is due.  A failure is logged, not
- * returned: the revocation stands, OCSP already says so, and the next
- * request or estcgi-crl publishes. */
+/* Publishes the CRLs that are due, none younger than batch seconds
+ * (wait: see crl_publish()), and notes when what that left out is due.
+ * A failure is logged, not returned: the revocation stands, OCSP
+ * already says so, and the next request or estcgi-crl publishes. */
 static void
-crl_refresh_with(const struct est_ctx *ctx, int batch)
+crl_refresh_with(const struct est_ctx *ctx, int batch, int wait)
 {
 	enum est_err rc;
 	int64_t      due = 0;
 
-	if ((rc = crl_publish_due(ctx, 0, batch, &due)) != EST_OK)
+	if ((rc = crl_publish_due(ctx, 0, batch, wait, &due)) != EST_OK)
 		est_log(EST_LOG_WARN, "CRL not published: %s", est_reason(rc));
 	crl_due = due;
 }
 
-/* After a request that may have revoked certificates: publishes the
- * CRLs that are due (a counter read when none is). */
+/* After a request that may have revoked certificates (an
+ * administrator's): publishes the CRLs that are due before the answer,
+ * waiting for another process's rebuild (a counter read when none is
+ * due). */
 void
 crl_refresh(const struct est_ctx *ctx)
 {
-	crl_refresh_with(ctx, 0);
+	crl_refresh_with(ctx, 0, 1);
 }
 
-/* As crl_refresh, after a renewal that superseded a certificate and on
- * /ocsp requests: a CRL younger than revocation.crl_batch seconds is
- * left as it is, so a burst of renewals rebuilds it once per batch
- * instead of once each (the rebuild lists every revoked certificate).
- * This process's next request after the batch (crl_refresh_deferred)
- * or estcgi-crl's timer publishes the rest; OCSP answers from the
- * store at once meanwhile. */
+/* Asks for crl_after_request() to refresh the CRLs batched, after the
+ * answer: after a renewal that superseded a certificate and on /ocsp
+ * requests.  A CRL younger than revocation.crl_batch seconds is left as
+ * it is, so a burst of renewals rebuilds it once per batch instead of
+ * once each (the rebuild lists every revoked certificate); OCSP answers
+ * from the store at once meanwhile. */
 void
 crl_refresh_batched(const struct est_ctx *ctx)
 {
-	crl_refresh_with(ctx, ctx->conf.rev ? ctx->conf.rev->crl_batch : 0);
+	(void)ctx;
+	crl_batched = 1;
 }
 
-/* After any request: when revocations this process left waiting for
- * crl_batch are due, publishes them (a clock read otherwise), so they
- * wait no longer than the batch while requests come; the estcgi-crl
- * timer covers a server that goes quiet. */
+/*
+ * Run by the server loop once a request's answer is out (serve.c), so
+ * no client waits for a rebuild: the batched refresh a request asked
+ * for, else, when revocations this process left waiting for crl_batch
+ * are due, publishes them (a clock read otherwise), so they wait no
+ * longer than the batch while requests come; the estcgi-crl timer
+ * covers a server that goes quiet.  A rebuild another process is doing
+ * is not waited for (it would hold every worker that found the same
+ * CRL due): this process looks again CRL_BUSY_RETRY s later.
+ */
 void
-crl_refresh_deferred(const struct est_ctx *ctx)
+crl_after_request(const struct est_ctx *ctx)
 {
-	if (crl_due != 0 && (int64_t)time(NULL) >= crl_due)
-		crl_refresh_with(ctx, 0);
+	if (crl_batched) {
+		crl_batched = 0;
+		crl_refresh_with(ctx, ctx->conf.rev ?
+		    ctx->conf.rev->crl_batch : 0, 0);
+	} else if (crl_due != 0 && (int64_t)time(NULL) >= crl_due)
+		crl_refresh_with(ctx, 0, 0);
 }

@@ -690,15 +690,12 @@ enroll_handle(struct est_ctx *ctx, const struct est_req *req,
 		resp->retry_after = job.retry_after;
 	/* Every issuance and refusal is also one JSON line (audit_log). */
 	audit_write(&ctx->conf, &ev);
-	if (rc == EST_OK && job.revoked) /* in the transaction: superseded
-	                                  * (revoke_on_reenroll, a duplicate
-	                                  * policy) */
+	/* Superseded in the transaction (revoke_on_reenroll, a duplicate
+	 * policy): the CRL is refreshed, batched, after the answer. */
+	if (rc == EST_OK && job.revoked)
 		crl_refresh_batched(ctx);
-	else                  /* earlier ones this worker left waiting */
-		crl_refresh_deferred(ctx);
-	/* The store, the audit log and CRL publishing may record reasons of
-	 * their own (handled lookups included): the answer keeps the
-	 * refusal's. */
+	/* The store and the audit log may record reasons of their own
+	 * (handled lookups included): the answer keeps the refusal's. */
 	if (rc != EST_OK)
 		(void)est_fail(rc, "%s", ev.reason);
 	X509_free(job.issued);

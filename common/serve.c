@@ -272,6 +272,7 @@ est_serve(const char *progname, enum est_op op, unsigned needs,
 		serve_one(&ctx, needs, handler, cgi_getenv, cgi_read,
 		    cgi_write, NULL);
 		fflush(stdout);
+		crl_after_request(&ctx);
 	} else {
 		/* EST_WORKERS=N: this process supervises N workers (prefork.c). */
 		if ((st = prefork_supervise()) != PREFORK_SERVE)
@@ -286,8 +287,10 @@ est_serve(const char *progname, enum est_op op, unsigned needs,
 			serve_one(&ctx, needs, handler, fcgi_getenv,
 			    fcgi_read, fcgi_write, &r);
 			FCGX_Finish_r(&r);
-			/* The answer is out: a due checkpoint (up to a second
-			 * of writing) delays no client now. */
+			/* The answer is out: a CRL rebuild and a due
+			 * checkpoint (up to a second of writing each) delay no
+			 * client now. */
+			crl_after_request(&ctx);
 			store_checkpoint(ctx.store);
 			/* A store this process cannot (re)open may stay so for
 			 * its life (a full disk leaves its pid in Berkeley DB's

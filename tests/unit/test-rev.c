@@ -6,9 +6,11 @@
  * nonce, another CA.
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +35,10 @@
 #define SERIAL_OLD    0x14
 #define SERIAL_LATER  0x15
 #define SERIAL_NONE   0x7e
+#define SERIAL_BATCH  0x16
+#define T_GUARD_SECS  30  /* alarm: a blocked flock() ends the test */
+#define T_POLL_US     100000 /* between looks for a published CRL ... */
+#define T_POLL_MAX    50     /* ... this many times at most */
 
 /* An empty setting (revocation strings are "" when unset). */
 static char no_value[1];
@@ -334,6 +340,64 @@ crl_lists_revoked(void **state)
 	f->rc.crl_dir = f->crl;
 }
 
+/* The number of the published default CRL. */
+static uint64_t
+published_number(const struct fix *f)
+{
+	X509_CRL *crl = read_crl(f);
+	uint64_t  n = crl_number(crl);
+
+	X509_CRL_free(crl);
+	return n;
+}
+
+/* crl_refresh_batched() publishes nothing itself; crl_after_request()
+ * (run once the answer is out) does, and does not wait for a rebuild
+ * another process holds the lock for: it goes on, then publishes on a
+ * later request once the lock is free. */
+static void
+crl_after_answer(void **state)
+{
+	struct fix *f = *state;
+	X509_CRL   *crl;
+	int64_t     year = (int64_t)time(NULL) + 365 * DAY;
+	uint64_t    n1;
+	char        path[sizeof(f->crl) + 32];
+	int         fd, i;
+
+	f->rc.crl_batch = 0;
+	assert_int_equal(crl_publish_all(&f->ctx, 0), EST_OK);
+	n1 = published_number(f);
+	add_cert(f, SERIAL_BATCH, 1, EST_REASON_SUPERSEDED, year);
+	crl_refresh_batched(&f->ctx);
+	assert_true(published_number(f) == n1);
+
+	/* Another process rebuilding: this one does not wait. */
+	snprintf(path, sizeof(path), "%s/.lock", f->crl);
+	assert_true((fd = open(path, O_RDWR | O_CREAT, 0600)) >= 0);
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+	alarm(T_GUARD_SECS);
+	crl_after_request(&f->ctx);
+	alarm(0);
+	assert_true(published_number(f) == n1);
+	close(fd);
+
+	/* Lock free: a later request publishes (about a second on). */
+	for (i = 0; i < T_POLL_MAX && published_number(f) == n1; i++) {
+		usleep(T_POLL_US);
+		crl_after_request(&f->ctx);
+	}
+	crl = read_crl(f);
+	assert_true(crl_number(crl) > n1);
+	assert_int_equal(entry_reason(crl, SERIAL_BATCH), EST_REASON_SUPERSEDED);
+	X509_CRL_free(crl);
+
+	/* Nothing waiting: a request after that publishes nothing. */
+	n1 = published_number(f);
+	crl_after_request(&f->ctx);
+	assert_true(published_number(f) == n1);
+}
+
 static void
 ocsp_get_paths(void **state)
 {
@@ -600,6 +664,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(reasons),
 		cmocka_unit_test(ocsp_get_paths),
+		cmocka_unit_test_setup_teardown(crl_after_answer, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(crl_lists_revoked, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(ocsp_answers, setup, teardown),
