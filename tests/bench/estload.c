@@ -83,6 +83,7 @@ struct opts {
 	int         secs;       /* time limit of the timed phase */
 	const char *label;
 	int         quiet;      /* row only, no header */
+	const char *trace;      /* -S: one line per timed request */
 };
 
 /* The server, from the URL. */
@@ -101,6 +102,9 @@ struct job {
 	X509     *cert;        /* renew: the device's certificate */
 	int       status;      /* HTTP status or LOAD_ERR_* */
 	long long lat_ns;
+	long long start_ns;    /* sent at, from the phase's start */
+	long long tcp_ns;      /* of lat_ns: TCP connect (0: kept alive) */
+	long long tls_ns;      /* of lat_ns: TLS handshake */
 };
 
 /* A client connection. */
@@ -172,7 +176,9 @@ usage(void)
 "  -a ec|rsa  CSR keys: P-256 (default, one each) or RSA-2048 (%d shared)\n"
 "  -p PREFIX  device ID prefix (default: random, unique per run)\n"
 "  -T SECS    stop sending after SECS seconds (default %d)\n"
-"  -l LABEL   the row's label; -q prints the row without the header\n",
+"  -l LABEL   the row's label; -q prints the row without the header\n"
+"  -S FILE    write each timed request to FILE: start, TCP connect,\n"
+"             TLS handshake, whole latency (ms) and status\n",
 	    LOAD_DEFAULT_N, LOAD_DEFAULT_C, LOAD_RSA_KEYS, LOAD_DEFAULT_SECS);
 	exit(2);
 }
@@ -202,7 +208,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 	o->n = LOAD_DEFAULT_N;
 	o->conc = LOAD_DEFAULT_C;
 	o->secs = LOAD_DEFAULT_SECS;
-	while ((ch = getopt(argc, argv, "o:n:c:w:ku:E:K:Rt:C:a:p:T:l:qh")) != -1) {
+	while ((ch = getopt(argc, argv, "o:n:c:w:ku:E:K:Rt:C:a:p:T:l:qS:h")) != -1) {
 		switch (ch) {
 		case 'o': o->op = optarg; break;
 		case 'n': o->n = num_arg(optarg, 1, LOAD_MAX_REQUESTS, "-n"); break;
@@ -232,6 +238,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 		case 'T': o->secs = (int)num_arg(optarg, 1, 3600, "-T"); break;
 		case 'l': o->label = optarg; break;
 		case 'q': o->quiet = 1; break;
+		case 'S': o->trace = optarg; break;
 		default: usage();
 		}
 	}
@@ -415,8 +422,9 @@ conn_close(struct conn *c)
 /* Connects c to the target and completes the TLS handshake, with the
  * job's own certificate when it has one.  Returns 0 or -1. */
 static int
-conn_open(struct conn *c, const struct phase *ph, const struct job *j)
+conn_open(struct conn *c, const struct phase *ph, struct job *j)
 {
+	long long           t = now_ns();
 	static atomic_uint  next_source;
 	struct addrinfo    *ai;
 	struct sockaddr_in  src;
@@ -452,6 +460,7 @@ conn_open(struct conn *c, const struct phase *ph, const struct job *j)
 	}
 	if (c->fd < 0)
 		return -1;
+	j->tcp_ns = now_ns() - t;
 	(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if ((c->ssl = SSL_new(ph->ctx)) == NULL ||
 	    !SSL_set_fd(c->ssl, c->fd) ||
@@ -465,6 +474,7 @@ conn_open(struct conn *c, const struct phase *ph, const struct job *j)
 		goto fail;
 	if (SSL_connect(c->ssl) != 1)
 		goto fail;
+	j->tls_ns = now_ns() - t - j->tcp_ns;
 	return 0;
 fail:
 	ERR_clear_error();
@@ -783,6 +793,7 @@ client(void *arg)
 			j->status = LOAD_ERR_SKIPPED;
 			continue;
 		}
+		j->start_ns = t - ph->t0;
 		do_job(ph, &c, j, buf, cap);
 		j->lat_ns = now_ns() - t;
 		if (j->status < 100 && j->status != LOAD_ERR_BODY)
@@ -1011,10 +1022,33 @@ renew_requests(const struct opts *o, const struct target *t,
 		b64 = make_csr_b64(id, j->key, &blen);
 		j->req = make_request(t, o->op, "", b64, blen, 0, &j->req_len);
 		j->status = 0;
-		j->lat_ns = 0;
+		j->lat_ns = j->tcp_ns = j->tls_ns = 0;
 		free(b64);
 	}
 	return bad;
+}
+
+/* Writes the timed jobs, one line each in the order sent, to path
+ * (-S): start, TCP connect, TLS handshake and whole latency in ms, and
+ * the status; dies when it cannot. */
+static void
+write_trace(const char *path, const struct job *jobs, long first, long n)
+{
+	FILE *fp;
+	long  i;
+
+	if ((fp = fopen(path, "w")) == NULL)
+		die("cannot write %s", path);
+	fprintf(fp, "# start_ms tcp_ms tls_ms latency_ms status\n");
+	for (i = first; i < first + n; i++)
+		if (jobs[i].status != LOAD_ERR_SKIPPED)
+			fprintf(fp, "%.3f %.3f %.3f %.3f %d\n",
+			    (double)jobs[i].start_ns / 1e6,
+			    (double)jobs[i].tcp_ns / 1e6,
+			    (double)jobs[i].tls_ns / 1e6,
+			    (double)jobs[i].lat_ns / 1e6, jobs[i].status);
+	if (fclose(fp) != 0)
+		die("cannot write %s", path);
 }
 
 int
@@ -1075,6 +1109,8 @@ main(int argc, char **argv)
 	ph.count = o.n;
 	elapsed = run_phase(&ph);
 	rc = report(&o, jobs, o.warm, o.n, elapsed);
+	if (o.trace != NULL)
+		write_trace(o.trace, jobs, o.warm, o.n);
 
 	for (i = 0; i < total; i++) {
 		free(jobs[i].req);
