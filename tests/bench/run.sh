@@ -14,7 +14,9 @@
 #      certificate renewals (simplereenroll) on the first combination.
 #   2. Flat with size: enrollments with 1,000 and with BENCH_DEVICES
 #      (default 1,000,000) devices in the store (the registry's loader,
-#      tests/load/fill.c, as `make fill`), store size per device.
+#      tests/load/fill.c, as `make fill`), BENCH_FLAT_ROUNDS (3) rounds
+#      of ceiling and enrollment rows at each size, compared by their
+#      medians, also as shares of the ceiling; store size per device.
 #   3. Worker memory of the one simpleenroll worker after 1,000, 10,000
 #      and 20,000 requests, from /proc/PID/smaps: RSS, split into shared
 #      and private pages and by mapping (libraries, the store's Berkeley
@@ -36,6 +38,7 @@ NK=${BENCH_NK:-4000}
 KEYS=${BENCH_KEYS:-ec rsa}
 SERVERS=${BENCH_SERVERS:-apache-proxy apache}
 DEVICES=${BENCH_DEVICES:-1000000}
+FLAT_ROUNDS=${BENCH_FLAT_ROUNDS:-3}
 RSS=${BENCH_RSS:-1}
 LOAD=$TOP/$BUILD/bench/estload
 FILL=$TOP/$BUILD/load/fill
@@ -112,6 +115,40 @@ ratio() {
 	    tee -a "$OUT"
 }
 
+# sized SIZE — FLAT_ROUNDS rounds of the ceiling and enrollment rows,
+# new connection and keep-alive, labelled ...-SIZE-ROUND: interleaved,
+# so the machine's own drift (other tenants; ±20 % between rows here)
+# falls on both, and the medians are compared (flat).
+sized() {
+	local r
+	for r in $(seq 1 "$FLAT_ROUNDS"); do
+		row "ceil-new-$1-$r" -o cacerts -n "$N"
+		row "enroll-new-$1-$r" -u "$AUTH" -n "$N"
+		row "ceil-keep-$1-$r" -o cacerts -k -n "$NK"
+		row "enroll-keep-$1-$r" -u "$AUTH" -k -n "$NK"
+	done
+}
+
+# median PREFIX — the median req/s of the rows labelled PREFIX-<round>.
+median() {
+	awk -v p="$1" 'index($1, p "-") == 1 && substr($1, length(p) + 2) ~ /^[0-9]+$/ { print $7 }' "$OUT" |
+	    sort -n | awk '{ v[NR] = $1 } END { print NR ? (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) : 0 }'
+}
+
+# flat ROW CEIL — ROW's median rate with the big store against 1k, and
+# the same as a share of the ceiling's median in the same rounds.
+flat() {
+	awk -v eb="$(median "$1-big")" -v e1="$(median "$1-1k")" \
+	    -v cb="$(median "$2-big")" -v c1="$(median "$2-1k")" -v l="$1" 'BEGIN {
+		size = e1 > 0 ? 100 * eb / e1 : 0
+		sb = cb > 0 ? 100 * eb / cb : 0
+		s1 = c1 > 0 ? 100 * e1 / c1 : 0
+		norm = s1 > 0 ? 100 * sb / s1 : 0
+		printf "# flat %s: median %.1f/s with the big store, %.1f/s with 1k: %.0f %%; ", l, eb, e1, size
+		printf "of the ceiling: %.1f %% and %.1f %%: %.0f %%\n", sb, s1, norm
+	}' | tee -a "$OUT"
+}
+
 # warm — untimed: lets mod_fcgid spawn its processes (a burst of 2C)
 # and fills every cache, so the rows measure the steady state.
 warm() {
@@ -166,9 +203,7 @@ if [ "$DEVICES" -gt 0 ]; then
 	if start "$server" ec; then
 		as_owner "$FILL" "$RUNDIR/db" 1000 0 | tee -a "$OUT"
 		warm
-		row ceil-new-1k -o cacerts -n "$N"
-		row enroll-new-1k -u "$AUTH" -n "$N"
-		row enroll-keep-1k -u "$AUTH" -k -n "$NK"
+		sized 1k
 		as_owner "$FILL" "$RUNDIR/db" $((DEVICES - 1000)) 1000 | tee -a "$OUT"
 		# The loader leaves about 1.3 GB for the kernel to write back:
 		# written first, so its I/O does not slow the rows below.
@@ -176,11 +211,10 @@ if [ "$DEVICES" -gt 0 ]; then
 		sync
 		say "# (sync after the fill: $(( $(date +%s) - t0 )) s)"
 		warm
-		row ceil-new-big -o cacerts -n "$N"
-		row enroll-new-big -u "$AUTH" -n "$N"
-		row enroll-keep-big -u "$AUTH" -k -n "$NK"
-		ratio enroll-new-big enroll-new-1k
-		ratio enroll-keep-big enroll-keep-1k
+		sized big
+		for m in new keep; do
+			flat "enroll-$m" "ceil-$m"
+		done
 		say "# store: $(du -sh "$RUNDIR/db" | cut -f1) for $(( DEVICES + 2 * N + NK + 400 )) devices or so"
 	fi
 fi
