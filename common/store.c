@@ -55,6 +55,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +138,9 @@
 #define STORE_CKP_KBYTES   1024  /* checkpoint after this much log ... */
 #define STORE_CKP_MINUTES  5     /* ... or this much time */
 #define STORE_CKP_BULK_KBYTES (256 * 1024) /* ... in bulk mode */
+#define STORE_CKP_PAUSE_US 1000  /* a checkpoint's pause before it looks
+                                  * again at pages others were changing
+                                  * (Berkeley DB's own: 1 s) */
 #define STORE_REC_V1       1     /* the record encoding written today */
 #define STORE_CERT_V2      2     /* certificate record with its CA label */
 #define STORE_STR_MAX      0xffff /* largest u16-prefixed string */
@@ -883,6 +887,38 @@ store_dbs_open(struct est_store *st)
 	return store_fail(st->dir, what, ret);
 }
 
+/* Set while this process runs a checkpoint (store_ckp()). */
+static int store_in_ckp;
+
+/*
+ * Berkeley DB's pause (db_env_set_func_yield(); its own is select()):
+ * secs and usecs 0 give up the processor, else the thread sleeps that
+ * long, except in a checkpoint, where a pause is at most
+ * STORE_CKP_PAUSE_US.  A checkpoint that finds a dirty page another
+ * worker is changing at that moment skips it and, once through its
+ * list, pauses a whole second before it looks again (__memp_sync_int)
+ * although the page is free within microseconds; meanwhile every other
+ * worker that has answered waits for the checkpoint mutex, so every
+ * request in flight waited a second.  Returns 0 or errno.
+ */
+static int
+store_yield(u_long secs, u_long usecs)
+{
+	struct timespec ts;
+
+	if (store_in_ckp && (secs > 0 || usecs > STORE_CKP_PAUSE_US)) {
+		secs = 0;
+		usecs = STORE_CKP_PAUSE_US;
+	}
+	if (secs == 0 && usecs == 0)
+		return sched_yield() == 0 ? 0 : errno;
+	ts.tv_sec = (time_t)(secs + usecs / 1000000);
+	ts.tv_nsec = (long)(usecs % 1000000) * 1000;
+	/* A signal ends the pause early, as it does Berkeley DB's. */
+	(void)nanosleep(&ts, NULL);
+	return 0;
+}
+
 /* Creates an environment handle for st->dir, configures it and opens
  * (or joins) the environment: one attempt.  Returns 0 with st->env set
  * (the caller owns it), or a Berkeley DB error with *what naming the
@@ -894,6 +930,10 @@ store_env_open(struct est_store *st, const char **what)
 	uint32_t mutexes = 0;
 	int      ret;
 
+	/* Process-wide; before any handle, as its manual says. */
+	*what = "set yield function";
+	if ((ret = db_env_set_func_yield(store_yield)) != 0)
+		return ret;
 	*what = "create environment";
 	if ((ret = db_env_create(&env, 0)) != 0)
 		return ret;
@@ -1218,6 +1258,20 @@ out:
 	return rc;
 }
 
+/* Checkpoints st's environment (DB_ENV->txn_checkpoint with kbytes and
+ * minutes, 0 and 0 for now) with short pauses (store_yield()).
+ * Returns 0 or the Berkeley DB error. */
+static int
+store_ckp(struct est_store *st, u_int32_t kbytes, u_int32_t minutes)
+{
+	int ret;
+
+	store_in_ckp = 1;
+	ret = st->env->txn_checkpoint(st->env, kbytes, minutes, 0);
+	store_in_ckp = 0;
+	return ret;
+}
+
 /* Checkpoints and closes the store's databases and environment and
  * frees st.  Safe on NULL.  A checkpoint opens log files by name: in a
  * store directory this process can no longer read (permissions changed
@@ -1234,8 +1288,7 @@ store_close(struct est_store *st)
 	if (st->env != NULL && access(st->dir, R_OK | W_OK | X_OK) != 0)
 		est_log(EST_LOG_WARN, "store: %s: %s; closed without a "
 		    "checkpoint", st->dir, strerror(errno));
-	else if (st->env != NULL &&
-	    (ret = st->env->txn_checkpoint(st->env, 0, 0, 0)) != 0)
+	else if (st->env != NULL && (ret = store_ckp(st, 0, 0)) != 0)
 		est_log(EST_LOG_WARN, "store: %s: checkpoint: %s", st->dir,
 		    db_strerror(ret));
 	store_handles_close(st);
@@ -1365,9 +1418,8 @@ store_checkpoint(struct est_store *st)
 
 	if (st == NULL || st->env == NULL)
 		return;
-	if ((ret = st->env->txn_checkpoint(st->env, st->bulk ?
-	    STORE_CKP_BULK_KBYTES : STORE_CKP_KBYTES, STORE_CKP_MINUTES,
-	    0)) != 0)
+	if ((ret = store_ckp(st, st->bulk ? STORE_CKP_BULK_KBYTES :
+	    STORE_CKP_KBYTES, STORE_CKP_MINUTES)) != 0)
 		est_log(EST_LOG_WARN, "store: %s: checkpoint: %s", st->dir,
 		    db_strerror(ret));
 }
