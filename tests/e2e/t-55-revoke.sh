@@ -278,14 +278,18 @@ for i in $(seq 1 $N); do rv_boot "m$i"; done
 for i in $(seq 1 $N); do cert_serial "$T/rv-m$i.pem" >> "$RVD/serials"; done
 touch "$RVD/reading"
 (
-	# Only answers 200 count as reads: a connection the loaded server
-	# refused or reset is not a partial CRL.
+	# Only whole answers 200 count as reads: a connection the loaded
+	# server refused or reset (curl fails, though it may print 200) is
+	# not a partial CRL.  A body that is not a CRL is kept for a look.
 	n=0 bad=0
 	while [ -f "$RVD/reading" ]; do
-		code=$(curl -s --cacert "$EST_TLS_CA" -o "$RVD/r.der" -w '%{http_code}' "$EST_CRL_URL")
+		code=$(curl -s --cacert "$EST_TLS_CA" -o "$RVD/r.der" -w '%{http_code}' "$EST_CRL_URL") ||
+			continue
 		[ "$code" = 200 ] || continue
 		n=$((n + 1))
-		openssl crl -inform DER -in "$RVD/r.der" -noout 2>/dev/null || bad=$((bad + 1))
+		openssl crl -inform DER -in "$RVD/r.der" -noout 2>/dev/null && continue
+		bad=$((bad + 1))
+		cp "$RVD/r.der" "$RVD/bad-$bad.der"
 	done
 	echo "$n $bad" > "$RVD/readers"
 ) &
