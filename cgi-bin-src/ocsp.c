@@ -93,7 +93,7 @@ ocsp(struct est_ctx *ctx, const struct est_req *req, struct est_resp *resp)
 	}
 	/* CRLs kept current when nothing else runs; a renewal burst's
 	 * revocations wait for the batch here too. */
-	crl_refresh_batched(ctx);
+	crl_refresh_batched();
 	est_reason_clear();
 	if (get) {
 		rc = ocsp_from_get(req->request_uri, &der, &len);

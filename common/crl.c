@@ -698,8 +698,8 @@ crl_lock(const char *dir, int wait)
  * finding another process rebuilding is not waited for: *due then says
  * to look again in CRL_BUSY_RETRY s.  *wrote says whether it wrote.
  * Safe to call from every worker at once: one rebuilds while the others
- * wait for it and then find the CRL current (or, without wait, go on).  Returns EST_OK or an
- * error (the previous CRL stays).
+ * wait for it and then find the CRL current (or, without wait, go on).
+ * Returns EST_OK or an error (the previous CRL stays).
  */
 static enum est_err
 crl_publish(const struct est_conf *conf, const struct est_ca *ca,
@@ -883,9 +883,8 @@ crl_refresh(const struct est_ctx *ctx)
  * once each (the rebuild lists every revoked certificate); OCSP answers
  * from the store at once meanwhile. */
 void
-crl_refresh_batched(const struct est_ctx *ctx)
+crl_refresh_batched(void)
 {
-	(void)ctx;
 	crl_batched = 1;
 }
 

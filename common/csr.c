@@ -108,7 +108,10 @@ csr_parse(const unsigned char *der, size_t len, struct est_csr *out)
 enum est_err
 csr_set_key(struct est_csr *csr, EVP_PKEY *key)
 {
-	if (!X509_REQ_set_pubkey(csr->req, key) || !EVP_PKEY_up_ref(key)) {
+	if (!EVP_PKEY_up_ref(key))
+		return est_fail(EST_ERR_INTERNAL, "cannot reference the key");
+	if (!X509_REQ_set_pubkey(csr->req, key)) {
+		EVP_PKEY_free(key);
 		est_log_ssl("csr_set_key");
 		return est_fail(EST_ERR_INTERNAL,
 		    "cannot put a key into the request");

@@ -693,7 +693,7 @@ enroll_handle(struct est_ctx *ctx, const struct est_req *req,
 	/* Superseded in the transaction (revoke_on_reenroll, a duplicate
 	 * policy): the CRL is refreshed, batched, after the answer. */
 	if (rc == EST_OK && job.revoked)
-		crl_refresh_batched(ctx);
+		crl_refresh_batched();
 	/* The store and the audit log may record reasons of their own
 	 * (handled lookups included): the answer keeps the refusal's. */
 	if (rc != EST_OK)

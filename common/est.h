@@ -750,7 +750,7 @@ int          reason_parse(const char *s, int *reason);
 const char  *crl_name(const char *label);
 enum est_err crl_publish_all(const struct est_ctx *, int force);
 void         crl_refresh(const struct est_ctx *);
-void         crl_refresh_batched(const struct est_ctx *);
+void         crl_refresh_batched(void);
 void         crl_after_request(const struct est_ctx *);
 void         rev_set_urls(const struct est_rev_conf *);
 int          rev_add_exts(X509 *x, const struct est_label *l);

@@ -33,9 +33,9 @@ est_log_open(const char *progname, const char *dest)
 }
 
 /* Formats fmt/ap into text (LOG_LINE_MAX bytes), control characters
- * as '?'. */
-static void
-log_text(char *text, const char *fmt, va_list ap)
+ * as '?'.  Returns lvl, or EST_LOG_ERR for a level out of range. */
+static enum est_log_level
+log_text(char *text, enum est_log_level lvl, const char *fmt, va_list ap)
 {
 	size_t i;
 
@@ -43,6 +43,7 @@ log_text(char *text, const char *fmt, va_list ap)
 	for (i = 0; text[i] != '\0'; i++)
 		if ((unsigned char)text[i] < 0x20)
 			text[i] = '?';
+	return (unsigned)lvl > EST_LOG_DEBUG ? EST_LOG_ERR : lvl;
 }
 
 /* Writes into buf (size n > 0) the line est_log() writes to stderr for
@@ -74,10 +75,8 @@ est_log(enum est_log_level lvl, const char *fmt, ...)
 	ssize_t w;
 
 	va_start(ap, fmt);
-	log_text(text, fmt, ap);
+	lvl = log_text(text, lvl, fmt, ap);
 	va_end(ap);
-	if ((unsigned)lvl > EST_LOG_DEBUG)
-		lvl = EST_LOG_ERR;
 	if (log_syslog)
 		syslog(level_prio[lvl], "%s", text);
 	else {
@@ -99,10 +98,8 @@ est_log_format(char *buf, size_t n, enum est_log_level lvl, const char *fmt,
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_text(text, fmt, ap);
+	lvl = log_text(text, lvl, fmt, ap);
 	va_end(ap);
-	if ((unsigned)lvl > EST_LOG_DEBUG)
-		lvl = EST_LOG_ERR;
 	return n > 1 ? log_line(buf, n, lvl, text) : 0;
 }
 

@@ -1259,9 +1259,9 @@ out:
 }
 
 /* Checkpoints st's environment (DB_ENV->txn_checkpoint with kbytes and
- * minutes, 0 and 0 for now) with short pauses (store_yield()).
- * Returns 0 or the Berkeley DB error. */
-static int
+ * minutes, 0 and 0 for now) with short pauses (store_yield()).  A
+ * failure is logged. */
+static void
 store_ckp(struct est_store *st, u_int32_t kbytes, u_int32_t minutes)
 {
 	int ret;
@@ -1269,7 +1269,9 @@ store_ckp(struct est_store *st, u_int32_t kbytes, u_int32_t minutes)
 	store_in_ckp = 1;
 	ret = st->env->txn_checkpoint(st->env, kbytes, minutes, 0);
 	store_in_ckp = 0;
-	return ret;
+	if (ret != 0)
+		est_log(EST_LOG_WARN, "store: %s: checkpoint: %s", st->dir,
+		    db_strerror(ret));
 }
 
 /* Checkpoints and closes the store's databases and environment and
@@ -1281,16 +1283,13 @@ store_ckp(struct est_store *st, u_int32_t kbytes, u_int32_t minutes)
 void
 store_close(struct est_store *st)
 {
-	int ret;
-
 	if (st == NULL)
 		return;
 	if (st->env != NULL && access(st->dir, R_OK | W_OK | X_OK) != 0)
 		est_log(EST_LOG_WARN, "store: %s: %s; closed without a "
 		    "checkpoint", st->dir, strerror(errno));
-	else if (st->env != NULL && (ret = store_ckp(st, 0, 0)) != 0)
-		est_log(EST_LOG_WARN, "store: %s: checkpoint: %s", st->dir,
-		    db_strerror(ret));
+	else if (st->env != NULL)
+		store_ckp(st, 0, 0);
 	store_handles_close(st);
 	free(st->dir);
 	free(st);
@@ -1414,14 +1413,9 @@ store_loop(struct est_store *st, est_txn_fn fn, void *arg,
 void
 store_checkpoint(struct est_store *st)
 {
-	int ret;
-
-	if (st == NULL || st->env == NULL)
-		return;
-	if ((ret = store_ckp(st, st->bulk ? STORE_CKP_BULK_KBYTES :
-	    STORE_CKP_KBYTES, STORE_CKP_MINUTES)) != 0)
-		est_log(EST_LOG_WARN, "store: %s: checkpoint: %s", st->dir,
-		    db_strerror(ret));
+	if (st != NULL && st->env != NULL)
+		store_ckp(st, st->bulk ? STORE_CKP_BULK_KBYTES :
+		    STORE_CKP_KBYTES, STORE_CKP_MINUTES);
 }
 
 /* Leaves checkpoints to the caller's store_checkpoint() after each

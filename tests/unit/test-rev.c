@@ -369,7 +369,7 @@ crl_after_answer(void **state)
 	assert_int_equal(crl_publish_all(&f->ctx, 0), EST_OK);
 	n1 = published_number(f);
 	add_cert(f, SERIAL_BATCH, 1, EST_REASON_SUPERSEDED, year);
-	crl_refresh_batched(&f->ctx);
+	crl_refresh_batched();
 	assert_true(published_number(f) == n1);
 
 	/* Another process rebuilding: this one does not wait. */
