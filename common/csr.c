@@ -481,7 +481,8 @@ csr_check(const struct est_csr *csr, const regex_t *id_re,
 	enum est_err rc;
 
 	id[0] = '\0';
-	if (csr == NULL || (req = csr->req) == NULL || (pkey = csr->key) == NULL)
+	if (csr == NULL || (req = csr->req) == NULL ||
+	    (pkey = csr->key) == NULL)
 		return est_fail(EST_ERR_INTERNAL, "csr_check: no CSR");
 	/* RFC 2986 4.1: version is 0 (v1). */
 	if (X509_REQ_get_version(req) != X509_REQ_VERSION_1)

@@ -389,7 +389,8 @@ crl_after_answer(void **state)
 	}
 	crl = read_crl(f);
 	assert_true(crl_number(crl) > n1);
-	assert_int_equal(entry_reason(crl, SERIAL_BATCH), EST_REASON_SUPERSEDED);
+	assert_int_equal(entry_reason(crl, SERIAL_BATCH),
+	    EST_REASON_SUPERSEDED);
 	X509_CRL_free(crl);
 
 	/* Nothing waiting: a request after that publishes nothing. */
